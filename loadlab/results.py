@@ -1,0 +1,261 @@
+"""The results schema: `manifest.json`, `cell.json` and `summary.json` are dumps of these models.
+
+Every backend writes the same layout (see docs/contracts.md), so one report builder reads
+typed data whatever ran the benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+LoadModel = Literal["closed", "open"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoadLevel(_Model):
+    """One point on the load axis: closed (N users) or open (a target arrival rate)."""
+
+    model: LoadModel = "closed"
+    users: int = Field(default=32, ge=1, description="closed: concurrent users; open: connections")
+    think_time_ms: float = Field(default=0.0, ge=0)
+    rate: float | None = Field(default=None, gt=0, description="open model: requests/s, swarm-wide")
+
+    @property
+    def label(self) -> str:
+        if self.model == "open":
+            return f"open-{self.rate:g}rps"
+        think = f"-think{self.think_time_ms:g}ms" if self.think_time_ms else ""
+        return f"closed-{self.users}u{think}"
+
+    @property
+    def sort_key(self) -> float:
+        return float(self.rate if self.model == "open" and self.rate else self.users)
+
+
+class CellSpec(_Model):
+    """What one cell of the matrix runs; written as `cells/<cell_id>/cell.json` before it runs."""
+
+    cell_id: str
+    order: int
+    variant: str
+    workload: str
+    load: LoadLevel
+    repeat: int
+    duration_s: float
+    warmup_s: float
+    phase: Literal["matrix", "capacity"] = "matrix"
+
+
+class Latency(_Model):
+    """Milliseconds, from the merged HDR histogram (open model: from each intended send time)."""
+
+    count: int = 0
+    mean: float = 0.0
+    p50: float = 0.0
+    p90: float = 0.0
+    p95: float = 0.0
+    p99: float = 0.0
+    p999: float = 0.0
+    max: float = 0.0
+
+
+class ComponentUsage(_Model):
+    """CPU in percent of one core (200 = two cores busy), RSS in bytes, over the measured window."""
+
+    cpu_mean_percent: float
+    cpu_max_percent: float
+    rss_max_bytes: int
+    processes: int
+    busiest_process_cpu_mean_percent: float = 0.0
+
+
+class Validity(_Model):
+    """`reasons` make a cell invalid; `warnings` are caveats that do not (machine saturation)."""
+
+    valid: bool = True
+    reasons: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class CellResult(_Model):
+    spec: CellSpec
+    requests: int
+    errors: int
+    error_rate: float
+    measured_s: float
+    throughput_rps: float
+    target_rate: float | None = None
+    rate_held: bool | None = None
+    latency: Latency
+    resources: dict[str, ComponentUsage] = Field(default_factory=dict)
+    statements_per_request: float | None = None
+    validity: Validity = Field(default_factory=Validity)
+    workers_reported: int = 0
+    failures: dict[str, int] = Field(default_factory=dict)
+
+
+class Estimate(_Model):
+    """A median across repeats with its bootstrap 95% confidence interval."""
+
+    median: float
+    ci_low: float
+    ci_high: float
+    n: int
+    values: list[float] = Field(default_factory=list)
+
+
+class Aggregate(_Model):
+    """One (variant, workload, load level) across its repeats."""
+
+    variant: str
+    workload: str
+    load: LoadLevel
+    load_label: str
+    throughput_rps: Estimate
+    p50_ms: Estimate
+    p99_ms: Estimate
+    errors: int
+    requests: int
+    valid: bool
+    invalid_reasons: list[str] = Field(default_factory=list)
+
+
+class Ratio(_Model):
+    """numerator / denominator throughput (e.g. fastapi-async over flask-gevent)."""
+
+    workload: str
+    load_label: str
+    numerator: str
+    denominator: str
+    basis: Literal["throughput", "capacity"] = "throughput"
+    estimate: Estimate
+    flagged: bool = False
+    flag_reasons: list[str] = Field(default_factory=list)
+
+
+class CapacityStep(_Model):
+    rate: float
+    achieved_rps: float
+    p99_ms: float
+    error_rate: float
+    ok: bool
+    reason: str = ""
+    cell_id: str = ""
+
+
+class Capacity(_Model):
+    """The highest arrival rate a variant sustained within the SLO."""
+
+    variant: str
+    workload: str
+    slo_p99_ms: float
+    max_error_rate: float
+    sustained_rps: float
+    steps: list[CapacityStep] = Field(default_factory=list)
+    limited_by: str = ""
+
+
+class VerificationResult(_Model):
+    variant: str
+    passed: bool
+    checks: dict[str, str] = Field(default_factory=dict)
+    failures: list[str] = Field(default_factory=list)
+
+
+class Summary(_Model):
+    run_id: str
+    backend: str
+    preset: str | None = None
+    baseline_numerator: str = "fastapi-async"
+    cells: list[CellResult] = Field(default_factory=list)
+    aggregates: list[Aggregate] = Field(default_factory=list)
+    ratios: list[Ratio] = Field(default_factory=list)
+    capacity: list[Capacity] = Field(default_factory=list)
+    capacity_ratios: list[Ratio] = Field(default_factory=list)
+    verification: list[VerificationResult] = Field(default_factory=list)
+    skipped_variants: dict[str, str] = Field(default_factory=dict)
+    caveats: list[str] = Field(default_factory=list)
+    complete: bool = True
+
+
+class VariantRecord(_Model):
+    """A variant as it was run: its exact command line and sizes."""
+
+    name: str
+    framework: str
+    server: str
+    worker_class: str
+    driver: str
+    workers: int
+    pool_size: int
+    command: list[str]
+    description: str = ""
+    cpuset: str | None = None
+
+
+class Manifest(_Model):
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    loadlab_version: str
+    git_sha: str | None = None
+    git_dirty: bool | None = None
+    backend: str
+    preset: str | None = None
+    started: str
+    finished: str | None = None
+    command: str = Field(description="the one command that re-runs this matrix")
+    config: dict[str, Any] = Field(default_factory=dict)
+    machine: dict[str, Any] = Field(default_factory=dict)
+    python: str = ""
+    packages: dict[str, str] = Field(default_factory=dict)
+    postgres: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+    variants: dict[str, VariantRecord] = Field(default_factory=dict)
+    topology: dict[str, Any] = Field(default_factory=dict)
+    order: dict[str, Any] = Field(default_factory=dict)
+    cpusets: dict[str, str] = Field(default_factory=dict)
+    caveats: list[str] = Field(default_factory=list)
+    interrupted: bool = False
+
+
+def write_json_atomic(path: Path, payload: BaseModel | dict[str, Any] | list[Any]) -> None:
+    """Write via a temporary file and rename, so a crash never leaves half a result."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = (
+        payload.model_dump_json(indent=2)
+        if isinstance(payload, BaseModel)
+        else json.dumps(payload, indent=2, sort_keys=True, default=str)
+    )
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_manifest(run_dir: Path) -> Manifest:
+    return Manifest.model_validate_json((run_dir / "manifest.json").read_text())
+
+
+def read_summary(run_dir: Path) -> Summary:
+    return Summary.model_validate_json((run_dir / "summary.json").read_text())
+
+
+def read_cell_spec(cell_dir: Path) -> CellSpec:
+    return CellSpec.model_validate_json((cell_dir / "cell.json").read_text())

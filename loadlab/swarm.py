@@ -1,0 +1,132 @@
+"""A distributed Locust swarm: one master and N worker processes on this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadlab.errors import LabError
+from loadlab.paths import REPO_ROOT, venv_bin
+from loadlab.ports import free_port
+from loadlab.processes import ManagedProcess
+from loadlab.results import LoadLevel
+
+LOCUSTFILE = REPO_ROOT / "loadtests" / "locustfile.py"
+
+
+def swarm_environment(
+    *,
+    workload: str,
+    load: LoadLevel,
+    users_seeded: int,
+    warmup_s: float,
+    duration_s: float,
+    measurement_out: Path,
+) -> dict[str, str]:
+    """The LOADLAB_* variables of docs/contracts.md, identical on master and workers."""
+    return {
+        "LOADLAB_WORKLOAD": workload,
+        "LOADLAB_USERS_SEEDED": str(users_seeded),
+        "LOADLAB_ARRIVAL_RATE": str(load.rate if load.model == "open" and load.rate else 0),
+        "LOADLAB_SWARM_USERS": str(load.users),
+        "LOADLAB_THINK_MS": str(load.think_time_ms),
+        "LOADLAB_WARMUP_S": str(warmup_s),
+        "LOADLAB_DURATION_S": str(warmup_s + duration_s),
+        "LOADLAB_MEASUREMENT_OUT": str(measurement_out),
+    }
+
+
+@dataclass
+class Swarm:
+    host_url: str
+    cell_dir: Path
+    workers: int
+    load: LoadLevel
+    env: dict[str, str]
+    cpuset: set[int] | None = None
+    master: ManagedProcess | None = None
+    worker_procs: list[ManagedProcess] = field(default_factory=list)
+
+    @property
+    def total_s(self) -> float:
+        return float(self.env["LOADLAB_DURATION_S"])
+
+    def pids(self) -> dict[str, list[int]]:
+        return {
+            "locust-master": [self.master.pid] if self.master else [],
+            "locust-worker": [w.pid for w in self.worker_procs],
+        }
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, **self.env, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+
+    def start(self) -> Swarm:
+        port = free_port()
+        locust = venv_bin("locust")
+        spawn_rate = max(self.load.users, 1)  # every user within the first second
+        safety_limit = int(self.total_s + 30)  # our timed stop ends it; this is a backstop
+        self.master = ManagedProcess(
+            "locust-master",
+            [locust, "-f", str(LOCUSTFILE), "--master", "--headless",
+             "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+             "--expect-workers", str(self.workers), "--expect-workers-max-wait", "60",
+             "-u", str(self.load.users), "-r", str(spawn_rate), "-t", f"{safety_limit}s",
+             "--host", self.host_url, "--csv", str(self.cell_dir / "locust"),
+             "--csv-full-history", "--only-summary", "--loglevel", "INFO"],
+            log_path=self.cell_dir / "locust-master.log",
+            env=self._env(),
+            cwd=REPO_ROOT,
+            cpuset=self.cpuset,
+        ).start()  # fmt: skip
+        for index in range(self.workers):
+            self.worker_procs.append(
+                ManagedProcess(
+                    f"locust-worker-{index}",
+                    [locust, "-f", str(LOCUSTFILE), "--worker",
+                     "--master-host", "127.0.0.1", "--master-port", str(port),
+                     "--loglevel", "WARNING"],
+                    log_path=self.cell_dir / f"locust-worker-{index}.log",
+                    env=self._env(),
+                    cwd=REPO_ROOT,
+                    cpuset=self.cpuset,
+                ).start()  # fmt: skip
+            )
+        return self
+
+    def wait(self, tick: Callable[[float], None] | None = None) -> dict[str, Any]:
+        """Wait for the master to finish; returns measurement.json's content."""
+        assert self.master is not None
+        started = time.monotonic()
+        deadline = started + self.total_s + 90
+        while self.master.alive():
+            if time.monotonic() > deadline:
+                raise LabError(
+                    f"the Locust master did not finish within {self.total_s + 90:.0f}s",
+                    hint=f"see {self.master.log_path}",
+                )
+            if tick:
+                tick(min(time.monotonic() - started, self.total_s))
+            time.sleep(0.25)
+        out = Path(self.env["LOADLAB_MEASUREMENT_OUT"])
+        if not out.exists():
+            raise LabError(
+                f"the Locust master exited (code {self.master.returncode()}) "
+                f"without writing {out.name}:\n{self.master.log_tail()}",
+                hint=f"see {self.master.log_path}",
+            )
+        return dict(json.loads(out.read_text()))
+
+    def stop(self) -> None:
+        for proc in [*self.worker_procs, *([self.master] if self.master else [])]:
+            proc.stop(timeout=5)
+
+    def __enter__(self) -> Swarm:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,158 @@
+"""Per-component CPU and RSS sampling with psutil, into a CSV with a row per process and sample.
+
+A component is a set of root processes plus all their descendants (an app server's workers,
+Postgres' backends). Runs as a thread in the orchestrator, or stand-alone on a remote node:
+
+    python -m loadlab.telemetry --out resources.csv --component app=1234 --match postgres=postgres:
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import psutil
+
+FIELDS = ["time", "component", "pid", "cpu_percent", "rss_bytes"]
+MACHINE = "machine"
+
+
+class Sampler:
+    """Samples every `interval` seconds until stopped; `components` maps a name to root pids."""
+
+    def __init__(
+        self,
+        out: Path,
+        components: dict[str, Callable[[], Iterable[int]]],
+        interval: float = 0.5,
+    ) -> None:
+        self.out = out
+        self.components = components
+        self.interval = interval
+        self._procs: dict[int, psutil.Process] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._tmp = out.with_name(f".{out.name}.tmp")
+
+    def _tracked(self, pid: int) -> psutil.Process | None:
+        proc = self._procs.get(pid)
+        if proc is None:
+            try:
+                proc = psutil.Process(pid)
+                proc.cpu_percent(None)  # the first call only primes the counter
+            except psutil.Error:
+                return None
+            self._procs[pid] = proc
+            return None
+        return proc
+
+    def _members(self, roots: Iterable[int]) -> set[int]:
+        pids: set[int] = set()
+        for root in roots:
+            try:
+                proc = psutil.Process(root)
+                pids.add(root)
+                pids.update(child.pid for child in proc.children(recursive=True))
+            except psutil.Error:
+                continue
+        return pids
+
+    def sample_once(self, writer: csv.writer) -> None:  # type: ignore[valid-type]
+        now = round(time.time(), 3)
+        for component, roots in self.components.items():
+            for pid in sorted(self._members(roots())):
+                proc = self._tracked(pid)
+                if proc is None:
+                    continue
+                try:
+                    with proc.oneshot():
+                        cpu = proc.cpu_percent(None)
+                        rss = proc.memory_info().rss
+                except psutil.Error:
+                    self._procs.pop(pid, None)
+                    continue
+                writer.writerow([now, component, pid, round(cpu, 1), rss])
+        total = psutil.cpu_percent(None) * psutil.cpu_count()
+        writer.writerow([now, MACHINE, 0, round(total, 1), psutil.virtual_memory().used])
+
+    def run(self) -> None:
+        psutil.cpu_percent(None)
+        with self._tmp.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(FIELDS)
+            # one priming pass so that the first written sample already measures an interval
+            for roots in self.components.values():
+                for pid in self._members(roots()):
+                    self._tracked(pid)
+            while not self._stop.wait(self.interval):
+                self.sample_once(writer)
+                handle.flush()
+        os.replace(self._tmp, self.out)
+
+    def start(self) -> Sampler:
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self.run, name="telemetry", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> Sampler:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def fixed(*pids: int | None) -> Callable[[], list[int]]:
+    return lambda: [pid for pid in pids if pid]
+
+
+def matching(pattern: str) -> Callable[[], list[int]]:
+    """Root processes whose command line contains `pattern` (for nodes where pids are unknown)."""
+
+    def roots() -> list[int]:
+        found = []
+        for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
+            cmdline = " ".join(proc.info.get("cmdline") or [])
+            if pattern in cmdline and proc.info["pid"] != os.getpid():
+                found.append(proc.info["pid"])
+        return found
+
+    return roots
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Sample CPU and RSS of process trees into a CSV.")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--component", action="append", default=[], help="NAME=PID[,PID]")
+    parser.add_argument("--match", action="append", default=[], help="NAME=CMDLINE-SUBSTRING")
+    parser.add_argument("--interval", type=float, default=0.5)
+    parser.add_argument("--duration", type=float, default=0.0, help="0 = until SIGTERM/SIGINT")
+    args = parser.parse_args(argv)
+    components: dict[str, Callable[[], Iterable[int]]] = {}
+    for spec in args.component:
+        name, _, pids = spec.partition("=")
+        components[name] = fixed(*(int(p) for p in pids.split(",") if p))
+    for spec in args.match:
+        name, _, pattern = spec.partition("=")
+        components[name] = matching(pattern)
+    sampler = Sampler(args.out, components, args.interval).start()
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait(args.duration or None)
+    sampler.stop()
+
+
+if __name__ == "__main__":
+    main()

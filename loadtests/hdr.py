@@ -1,0 +1,218 @@
+"""Exact latency recording: an HDR histogram per worker, shipped to the master and merged.
+
+Plugs into Locust through its events only, so any locustfile that imports this module gets
+the same recording:
+- every worker records each request into its own histogram (microseconds). In the open
+  model the latency runs from the request's *intended* send time (the `intended` entry of
+  the request context), so a stalled server cannot hide its queue;
+- the deltas travel to the master in `report_to_master` (every few seconds), and a final
+  delta in a custom message when the worker stops, before Locust's `client_stopped`;
+- the master merges them and writes `measurement.json` when the test stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+from locust import events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+LOWEST_US = 1
+HIGHEST_US = 120_000_000  # two minutes: longer waits are recorded as the maximum
+SIGNIFICANT_DIGITS = 3
+FINAL_MESSAGE = "loadlab_final"
+REPORT_KEY = "loadlab"
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+@dataclass
+class Recorder:
+    """What one process has recorded since its last report."""
+
+    histogram: HdrHistogram = field(default_factory=new_histogram)
+    requests: int = 0
+    errors: int = 0
+    by_name: dict[str, list[int]] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    measure_from: float = float("inf")  # time.monotonic(); +inf until the test starts
+
+    def record(self, name: str, latency_s: float, started: float, failed: str | None) -> None:
+        if started < self.measure_from:
+            return
+        counts = self.by_name.setdefault(name, [0, 0])
+        counts[0] += 1
+        self.requests += 1
+        if failed is not None:
+            counts[1] += 1
+            self.errors += 1
+            key = failed[:200]
+            self.failures[key] = self.failures.get(key, 0) + 1
+            return
+        micros = min(max(int(latency_s * 1_000_000), LOWEST_US), HIGHEST_US)
+        self.histogram.record_value(micros)
+
+    def drain(self, final: bool = False) -> dict[str, Any]:
+        payload = {
+            "hdr": self.histogram.encode().decode("ascii")
+            if self.histogram.get_total_count()
+            else "",
+            "requests": self.requests,
+            "errors": self.errors,
+            "by_name": self.by_name,
+            "failures": self.failures,
+            "final": final,
+        }
+        self.histogram = new_histogram()
+        self.requests = self.errors = 0
+        self.by_name, self.failures = {}, {}
+        return payload
+
+
+@dataclass
+class Merged:
+    """The master's view: every worker's deltas added together."""
+
+    histogram: HdrHistogram = field(default_factory=new_histogram)
+    requests: int = 0
+    errors: int = 0
+    by_name: dict[str, list[int]] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    finals: set[str] = field(default_factory=set)
+    workers_seen: set[str] = field(default_factory=set)
+
+    def add(self, worker_id: str, payload: dict[str, Any]) -> None:
+        self.workers_seen.add(worker_id)
+        if payload.get("hdr"):
+            self.histogram.add(HdrHistogram.decode(payload["hdr"]))
+        self.requests += int(payload.get("requests", 0))
+        self.errors += int(payload.get("errors", 0))
+        for name, (count, failed) in payload.get("by_name", {}).items():
+            total = self.by_name.setdefault(name, [0, 0])
+            total[0] += count
+            total[1] += failed
+        for message, count in payload.get("failures", {}).items():
+            self.failures[message] = self.failures.get(message, 0) + count
+        if payload.get("final"):
+            self.finals.add(worker_id)
+
+
+_recorder = Recorder()
+_merged = Merged()
+_timing: dict[str, float] = {}
+
+
+def warmup_seconds() -> float:
+    raw = os.environ.get("LOADLAB_WARMUP_S", "")
+    return float(raw) if raw.strip() else 0.0
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_kw: Any) -> None:
+    now = time.monotonic()
+    _recorder.measure_from = now + warmup_seconds()
+    _timing["start_wall"] = time.time()
+    _timing["measure_from_wall"] = _timing["start_wall"] + warmup_seconds()
+
+
+@events.request.add_listener
+def _on_request(
+    name: str,
+    response_time: float,
+    exception: BaseException | None,
+    context: dict[str, Any] | None = None,
+    **_kw: Any,
+) -> None:
+    now = time.monotonic()
+    intended = (context or {}).get("intended")
+    if intended is not None:
+        latency = now - float(intended)
+        started = float(intended)
+    else:
+        latency = response_time / 1000.0
+        started = now - latency
+    _recorder.record(name, latency, started, None if exception is None else repr(exception))
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
+    data[REPORT_KEY] = _recorder.drain()
+
+
+@events.worker_report.add_listener
+def _on_worker_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
+    if REPORT_KEY in data:
+        _merged.add(client_id, data[REPORT_KEY])
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_kw: Any) -> None:
+    if isinstance(environment.runner, MasterRunner):
+
+        def _on_final(environment: Environment, msg: Any, **_kw: Any) -> None:
+            _merged.add(msg.node_id, msg.data)
+
+        environment.runner.register_message(FINAL_MESSAGE, _on_final)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_kw: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.send_message(FINAL_MESSAGE, _recorder.drain(final=True))
+    elif isinstance(runner, MasterRunner):
+        _timing["stop_wall"] = time.time()
+        write_measurement(environment)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_kw: Any) -> None:
+    # a plain `locust -t` run quits without our timed stop: late finals still count here
+    if isinstance(environment.runner, MasterRunner):
+        write_measurement(environment)
+
+
+def summary(environment: Environment) -> dict[str, Any]:
+    stop = _timing.get("stop_wall", time.time())
+    measure_from = _timing.get("measure_from_wall", stop)
+    hist = _merged.histogram
+    expected = getattr(environment.runner, "worker_count", 0) or len(_merged.workers_seen)
+    return {
+        "workload": os.environ.get("LOADLAB_WORKLOAD", ""),
+        "arrival_rate": float(os.environ.get("LOADLAB_ARRIVAL_RATE", "0") or 0),
+        "users": getattr(environment.parsed_options, "num_users", None),
+        "start_wall": _timing.get("start_wall"),
+        "measure_from_wall": measure_from,
+        "stop_wall": stop,
+        "measured_s": max(stop - measure_from, 0.0),
+        "requests": _merged.requests,
+        "errors": _merged.errors,
+        "by_name": _merged.by_name,
+        "failures": _merged.failures,
+        "workers_reported": len(_merged.workers_seen),
+        "workers_final": len(_merged.finals),
+        "workers_expected": expected,
+        "latency_unit": "us",
+        "hdr": hist.encode().decode("ascii") if hist.get_total_count() else "",
+    }
+
+
+def write_measurement(environment: Environment) -> None:
+    target = os.environ.get("LOADLAB_MEASUREMENT_OUT", "")
+    if not target:
+        return
+    directory = os.path.dirname(os.path.abspath(target))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".measurement.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(summary(environment), handle, indent=1)
+    os.replace(tmp, target)
