@@ -176,7 +176,7 @@ class PostgresCluster:
                 "--encoding=UTF8",
                 "--locale=C",
             ]
-        )  # fmt: skip
+        )
         if result.returncode != 0:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             raise LabError(
@@ -221,7 +221,7 @@ class PostgresCluster:
         self._chown(self.log_path)
         options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1"
         argv = [str(self.bindir / "pg_ctl"), "start", "-w", "-t", str(int(timeout)),
-                "-D", str(self.data_dir), "-l", str(self.log_path), "-o", options]  # fmt: skip
+                "-D", str(self.data_dir), "-l", str(self.log_path), "-o", options]
         if self.cpuset:
             argv = ["taskset", "-c", ",".join(map(str, sorted(self.cpuset))), *argv]
         result = self._run_as_owner(argv)
@@ -255,7 +255,7 @@ class PostgresCluster:
             return
         result = self._run_as_owner(
             [str(self.bindir / "pg_ctl"), "stop", "-w", "-t", str(int(timeout)), "-m", "fast",
-             "-D", str(self.data_dir)]  # fmt: skip
+             "-D", str(self.data_dir)]
         )
         if result.returncode != 0 and (pid := self.running_pid()):
             os.kill(pid, signal.SIGQUIT)

@@ -99,10 +99,8 @@ class ManagedProcess:
         try:
             if self.popen.poll() is None:
                 _signal_group(self.popen.pid, self.stop_signal)
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     self.popen.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    pass
             # children may outlive a leader that exited: the group still needs reaping
             _signal_group(self.popen.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):

@@ -122,6 +122,7 @@ class Aggregate(_Model):
     load_label: str
     throughput_rps: Estimate
     p50_ms: Estimate
+    p95_ms: Estimate | None = None
     p99_ms: Estimate
     errors: int
     requests: int

@@ -82,7 +82,7 @@ class Swarm:
             env=self._env(),
             cwd=REPO_ROOT,
             cpuset=self.cpuset,
-        ).start()  # fmt: skip
+        ).start()
         for index in range(self.workers):
             self.worker_procs.append(
                 ManagedProcess(
@@ -94,7 +94,7 @@ class Swarm:
                     env=self._env(),
                     cwd=REPO_ROOT,
                     cpuset=self.cpuset,
-                ).start()  # fmt: skip
+                ).start()
             )
         return self
 

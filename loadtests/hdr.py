@@ -24,15 +24,10 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-LOWEST_US = 1
-HIGHEST_US = 120_000_000  # two minutes: longer waits are recorded as the maximum
-SIGNIFICANT_DIGITS = 3
+from loadtests.histogram import HIGHEST_US, LOWEST_US, new_histogram
+
 FINAL_MESSAGE = "loadlab_final"
 REPORT_KEY = "loadlab"
-
-
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
 
 
 @dataclass

@@ -18,11 +18,11 @@ from locust import FastHttpUser, constant, task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loadtests import hdr, timed_stop  # noqa: E402,F401  (registers the event listeners)
-from loadtests.pacing import Schedule  # noqa: E402
-from loadtests.settings import LoadSettings  # noqa: E402
-from loadtests.workloads import get_workload  # noqa: E402
-from loadtests.workloads.base import Draw  # noqa: E402
+from loadtests import hdr, timed_stop  # noqa: F401  (registers the event listeners)
+from loadtests.pacing import Schedule
+from loadtests.settings import LoadSettings
+from loadtests.workloads import get_workload
+from loadtests.workloads.base import Draw
 
 SETTINGS = LoadSettings.from_env()
 WORKLOAD = get_workload(SETTINGS.workload)

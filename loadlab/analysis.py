@@ -1,0 +1,328 @@
+"""Turn a results folder's raw cell files into `summary.json`.
+
+Backends only write raw files (docs/contracts.md); everything computed lives here, so a
+local, compose or Ansible run is summarised by the same code.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from loadlab import latency
+from loadlab.config import RunConfig
+from loadlab.config import Validity as Thresholds
+from loadlab.results import (
+    Aggregate,
+    Capacity,
+    CapacityStep,
+    CellResult,
+    ComponentUsage,
+    Manifest,
+    Ratio,
+    Summary,
+    VerificationResult,
+    read_cell_spec,
+    write_json_atomic,
+)
+from loadlab.stats import bootstrap_median, bootstrap_ratio
+from loadlab.validity import judge
+
+NUMERATOR = "fastapi-async"
+
+
+def component_usage(path: Path, start: float, stop: float) -> dict[str, ComponentUsage]:
+    """Per component: CPU summed over its processes at each sample, then averaged over time."""
+    if not path.exists():
+        return {}
+    per_sample: dict[str, dict[float, list[tuple[int, float, int]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    with path.open() as handle:
+        for row in csv.DictReader(handle):
+            when = float(row["time"])
+            if start <= when <= stop + 0.5:
+                per_sample[row["component"]][when].append(
+                    (int(row["pid"]), float(row["cpu_percent"]), int(row["rss_bytes"]))
+                )
+    usage: dict[str, ComponentUsage] = {}
+    for component, samples in per_sample.items():
+        totals = [sum(cpu for _, cpu, _ in rows) for rows in samples.values()]
+        rss = [sum(r for _, _, r in rows) for rows in samples.values()]
+        by_pid: dict[int, list[float]] = defaultdict(list)
+        for rows in samples.values():
+            for pid, cpu, _ in rows:
+                by_pid[pid].append(cpu)
+        busiest = max((sum(v) / len(v) for v in by_pid.values()), default=0.0)
+        usage[component] = ComponentUsage(
+            cpu_mean_percent=round(sum(totals) / len(totals), 1),
+            cpu_max_percent=round(max(totals), 1),
+            rss_max_bytes=max(rss),
+            processes=len(by_pid),
+            busiest_process_cpu_mean_percent=round(busiest, 1),
+        )
+    return usage
+
+
+def statements_per_request(cell_dir: Path) -> float | None:
+    stats_path, locust_path = cell_dir / "pg_stat_statements.json", cell_dir / "locust_stats.csv"
+    if not stats_path.exists() or not locust_path.exists():
+        return None
+    calls = sum(int(s.get("calls", 0)) for s in json.loads(stats_path.read_text()))
+    with locust_path.open() as handle:
+        total = next(
+            (int(r["Request Count"]) for r in csv.DictReader(handle) if r["Name"] == "Aggregated"),
+            0,
+        )
+    return round(calls / total, 3) if total else None
+
+
+def analyze_cell(cell_dir: Path, thresholds: Thresholds, cpu_count: int) -> CellResult | None:
+    """None when the cell never finished (interrupted): it is left out, not guessed."""
+    measurement_path = cell_dir / "measurement.json"
+    if not (cell_dir / "cell.json").exists() or not measurement_path.exists():
+        return None
+    spec = read_cell_spec(cell_dir)
+    measurement: dict[str, Any] = json.loads(measurement_path.read_text())
+    histogram = latency.decode(measurement.get("hdr", ""))
+    hdr_path = cell_dir / "latency.hdr"
+    if not hdr_path.exists() and measurement.get("hdr"):
+        hdr_path.write_text(measurement["hdr"])
+    requests = int(measurement.get("requests", 0))
+    errors = int(measurement.get("errors", 0))
+    measured = float(measurement.get("measured_s", 0.0)) or spec.duration_s
+    throughput = (requests - errors) / measured if measured else 0.0
+    target = spec.load.rate if spec.load.model == "open" else None
+    achieved = requests / measured if measured else 0.0
+    resources = component_usage(
+        cell_dir / "resources.csv",
+        float(measurement.get("measure_from_wall") or 0.0),
+        float(measurement.get("stop_wall") or float("inf")),
+    )
+    validity = judge(
+        requests=requests,
+        errors=errors,
+        target_rate=target,
+        achieved_rps=achieved,
+        resources=resources,
+        cpu_count=cpu_count,
+        workers_expected=int(measurement.get("workers_expected") or 0),
+        workers_final=int(measurement.get("workers_final") or 0),
+        thresholds=thresholds,
+    )
+    return CellResult(
+        spec=spec,
+        requests=requests,
+        errors=errors,
+        error_rate=round(errors / requests, 5) if requests else 0.0,
+        measured_s=round(measured, 3),
+        throughput_rps=round(throughput, 2),
+        target_rate=target,
+        rate_held=None if target is None else achieved >= target * (1 - thresholds.rate_tolerance),
+        latency=latency.summarize(histogram),
+        resources=resources,
+        statements_per_request=statements_per_request(cell_dir),
+        validity=validity,
+        workers_reported=int(measurement.get("workers_reported") or 0),
+        failures=dict(measurement.get("failures") or {}),
+    )
+
+
+def aggregate(cells: list[CellResult]) -> list[Aggregate]:
+    groups: dict[tuple[str, str, str], list[CellResult]] = defaultdict(list)
+    for cell in cells:
+        groups[(cell.spec.variant, cell.spec.workload, cell.spec.load.label)].append(cell)
+    aggregates = []
+    for (variant, workload, label), members in sorted(groups.items()):
+        reasons = sorted({r for c in members for r in c.validity.reasons})
+        aggregates.append(
+            Aggregate(
+                variant=variant,
+                workload=workload,
+                load=members[0].spec.load,
+                load_label=label,
+                throughput_rps=bootstrap_median([c.throughput_rps for c in members]),
+                p50_ms=bootstrap_median([c.latency.p50 for c in members]),
+                p95_ms=bootstrap_median([c.latency.p95 for c in members]),
+                p99_ms=bootstrap_median([c.latency.p99 for c in members]),
+                errors=sum(c.errors for c in members),
+                requests=sum(c.requests for c in members),
+                valid=all(c.validity.valid for c in members),
+                invalid_reasons=reasons,
+            )
+        )
+    return aggregates
+
+
+def ratios(cells: list[CellResult], numerator: str = NUMERATOR) -> list[Ratio]:
+    groups: dict[tuple[str, str], dict[str, list[CellResult]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for cell in cells:
+        groups[(cell.spec.workload, cell.spec.load.label)][cell.spec.variant].append(cell)
+    result = []
+    for (workload, label), by_variant in sorted(groups.items()):
+        if numerator not in by_variant:
+            continue
+        for denominator, bottom in sorted(by_variant.items()):
+            if denominator == numerator:
+                continue
+            top = by_variant[numerator]
+            invalid = [c for c in [*top, *bottom] if not c.validity.valid]
+            result.append(
+                Ratio(
+                    workload=workload,
+                    load_label=label,
+                    numerator=numerator,
+                    denominator=denominator,
+                    estimate=bootstrap_ratio(
+                        [c.throughput_rps for c in top], [c.throughput_rps for c in bottom]
+                    ),
+                    flagged=bool(invalid),
+                    flag_reasons=sorted(
+                        {f"{c.spec.cell_id}: {r}" for c in invalid for r in c.validity.reasons}
+                    ),
+                )
+            )
+    return result
+
+
+def capacity(cells: list[CellResult], config: RunConfig) -> list[Capacity]:
+    search = config.capacity
+    groups: dict[tuple[str, str], list[CellResult]] = defaultdict(list)
+    for cell in cells:
+        groups[(cell.spec.variant, cell.spec.workload)].append(cell)
+    found = []
+    for (variant, workload), steps in sorted(groups.items()):
+        steps.sort(key=lambda c: c.target_rate or 0.0)
+        records, sustained, limited_by = [], 0.0, "max_rate or max_steps reached"
+        for cell in steps:
+            ok, reason = step_verdict(cell, search.slo_p99_ms, search.max_error_rate)
+            records.append(
+                CapacityStep(
+                    rate=cell.target_rate or 0.0,
+                    achieved_rps=cell.throughput_rps,
+                    p99_ms=cell.latency.p99,
+                    error_rate=cell.error_rate,
+                    ok=ok,
+                    reason=reason,
+                    cell_id=cell.spec.cell_id,
+                )
+            )
+            if ok and not limited_by.startswith("step"):
+                sustained = max(sustained, cell.throughput_rps)
+            elif not ok and not limited_by.startswith("step"):
+                limited_by = f"step at {cell.target_rate:g} req/s: {reason}"
+        found.append(
+            Capacity(
+                variant=variant,
+                workload=workload,
+                slo_p99_ms=search.slo_p99_ms,
+                max_error_rate=search.max_error_rate,
+                sustained_rps=round(sustained, 1),
+                steps=records,
+                limited_by=limited_by,
+            )
+        )
+    return found
+
+
+def step_verdict(cell: CellResult, slo_p99_ms: float, max_error_rate: float) -> tuple[bool, str]:
+    """One capacity step: did the variant hold the rate within the SLO?"""
+    if cell.requests and cell.error_rate > max_error_rate:
+        return False, f"error rate {cell.error_rate:.1%} over {max_error_rate:.0%}"
+    if cell.latency.p99 > slo_p99_ms:
+        return False, f"p99 {cell.latency.p99:.0f} ms over the {slo_p99_ms:g} ms SLO"
+    if cell.rate_held is False:
+        return False, "target rate not held"
+    saturated = [r for r in cell.validity.reasons if r.startswith("load generator saturated")]
+    if saturated:
+        return False, saturated[0]
+    return True, ""
+
+
+def capacity_ratios(found: list[Capacity], numerator: str = NUMERATOR) -> list[Ratio]:
+    by_workload: dict[str, dict[str, Capacity]] = defaultdict(dict)
+    for item in found:
+        by_workload[item.workload][item.variant] = item
+    result = []
+    for workload, by_variant in sorted(by_workload.items()):
+        if numerator not in by_variant:
+            continue
+        for denominator, item in sorted(by_variant.items()):
+            if denominator == numerator or not item.sustained_rps:
+                continue
+            top = by_variant[numerator]
+            flags = [
+                f"{c.variant}: {c.limited_by}"
+                for c in (top, item)
+                if "saturated" in c.limited_by
+            ]
+            result.append(
+                Ratio(
+                    workload=workload,
+                    load_label=f"capacity p99<{top.slo_p99_ms:g}ms",
+                    numerator=numerator,
+                    denominator=denominator,
+                    basis="capacity",
+                    estimate=bootstrap_ratio([top.sustained_rps], [item.sustained_rps]),
+                    flagged=bool(flags),
+                    flag_reasons=flags,
+                )
+            )
+    return result
+
+
+def caveats(manifest: Manifest, cells: Iterable[CellResult]) -> list[str]:
+    notes = list(manifest.caveats)
+    cells = list(cells)
+    invalid = [c for c in cells if not c.validity.valid]
+    if invalid:
+        notes.append(f"{len(invalid)} of {len(cells)} cells are marked invalid (see each cell)")
+    saturated = [c for c in cells if any("machine CPU" in w for w in c.validity.warnings)]
+    if saturated:
+        notes.append(
+            f"the machine's CPUs were saturated in {len(saturated)} of {len(cells)} cells: "
+            "figures there measure the whole machine, not the framework alone"
+        )
+    if manifest.interrupted:
+        notes.append("the run was interrupted: only the cells that finished are included")
+    return notes
+
+
+def summarize(run_dir: Path) -> Summary:
+    manifest = Manifest.model_validate_json((run_dir / "manifest.json").read_text())
+    config = RunConfig.model_validate(manifest.config)
+    cpu_count = int(manifest.machine.get("cpu_count") or 0)
+    cells: list[CellResult] = []
+    for cell_dir in sorted((run_dir / "cells").glob("*")):
+        if cell_dir.is_dir() and (result := analyze_cell(cell_dir, config.validity, cpu_count)):
+            cells.append(result)
+    matrix_cells = [c for c in cells if c.spec.phase == "matrix"]
+    capacity_found = capacity([c for c in cells if c.spec.phase == "capacity"], config)
+    verification_path = run_dir / "verification.json"
+    verification = (
+        [VerificationResult.model_validate(v) for v in json.loads(verification_path.read_text())]
+        if verification_path.exists()
+        else []
+    )
+    summary = Summary(
+        run_id=manifest.run_id,
+        backend=manifest.backend,
+        preset=manifest.preset,
+        cells=cells,
+        aggregates=aggregate(matrix_cells),
+        ratios=ratios(matrix_cells),
+        capacity=capacity_found,
+        capacity_ratios=capacity_ratios(capacity_found),
+        verification=verification,
+        skipped_variants={v.variant: "; ".join(v.failures) for v in verification if not v.passed},
+        caveats=caveats(manifest, cells),
+        complete=not manifest.interrupted,
+    )
+    write_json_atomic(run_dir / "summary.json", summary)
+    return summary

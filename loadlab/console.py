@@ -1,0 +1,142 @@
+"""Everything the CLI shows: rich progress while a run works, and the tables at its end."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from loadlab.results import CellResult, CellSpec, Estimate, Summary
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class RichProgress:
+    """loadlab.progress.Progress drawn with rich: the run's cells, the current cell, the seed."""
+
+    def __init__(self) -> None:
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.seed_tasks: dict[str, int] = {}
+        self.cell_task: int | None = None
+        self.phase_task = self.bar.add_task("starting", total=None)
+
+    def __enter__(self) -> RichProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def phase(self, text: str) -> None:
+        self.bar.update(self.phase_task, description=text)
+
+    def seed(self, table: str, done: int, total: int) -> None:
+        if table not in self.seed_tasks:
+            self.seed_tasks[table] = self.bar.add_task(f"seeding {table}", total=total)
+        self.bar.update(self.seed_tasks[table], completed=done, total=total)
+
+    def cell_started(self, spec: CellSpec, index: int, total: int) -> None:
+        label = f"{spec.variant} · {spec.workload} · {spec.load.label} · r{spec.repeat}"
+        self.bar.update(self.phase_task, description=f"cell {index}/{total}: {label}")
+        if self.cell_task is not None:
+            self.bar.remove_task(self.cell_task)
+        self.cell_task = self.bar.add_task(
+            "  warm-up + measure (s)", total=spec.warmup_s + spec.duration_s
+        )
+
+    def cell_tick(self, elapsed: float, total: float) -> None:
+        if self.cell_task is not None:
+            self.bar.update(self.cell_task, completed=elapsed, total=total)
+
+    def cell_finished(self, result: CellResult | None) -> None:
+        if self.cell_task is not None:
+            self.bar.remove_task(self.cell_task)
+            self.cell_task = None
+        if result is None:
+            return
+        mark = "" if result.validity.valid else f" [red]INVALID: {'; '.join(result.validity.reasons)}[/]"
+        self.bar.console.print(
+            f"  {result.spec.cell_id}: {result.throughput_rps:,.0f} req/s, "
+            f"p50 {result.latency.p50:.1f} ms, p99 {result.latency.p99:.1f} ms, "
+            f"errors {result.errors}{mark}"
+        )
+
+
+def _est(estimate: Estimate | None, digits: int = 0) -> str:
+    if estimate is None:
+        return "-"
+    text = f"{estimate.median:,.{digits}f}"
+    if estimate.n > 1:
+        text += f" [{estimate.ci_low:,.{digits}f}–{estimate.ci_high:,.{digits}f}]"
+    return text
+
+
+def summary_tables(summary: Summary) -> list[Table]:
+    results = Table(title=f"Run {summary.run_id}: per variant and workload (median [95% CI] over repeats)")
+    for column in ("workload", "load", "variant", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "valid"):
+        results.add_column(column, justify="right" if column not in {"workload", "load", "variant", "valid"} else "left")
+    for agg in sorted(summary.aggregates, key=lambda a: (a.workload, a.load.sort_key, a.variant)):
+        results.add_row(
+            agg.workload,
+            agg.load_label,
+            agg.variant,
+            _est(agg.throughput_rps),
+            _est(agg.p50_ms, 1),
+            _est(agg.p95_ms, 1),
+            _est(agg.p99_ms, 1),
+            f"{agg.errors:,}",
+            "yes" if agg.valid else "[red]NO[/]: " + "; ".join(agg.invalid_reasons)[:160],
+        )
+    ratios = Table(title="FastAPI over Flask (throughput ratio, median [95% CI])")
+    for column in ("workload", "load", "ratio", "value", "flag"):
+        ratios.add_column(column)
+    for ratio in [*summary.ratios, *summary.capacity_ratios]:
+        ratios.add_row(
+            ratio.workload,
+            ratio.load_label,
+            f"{ratio.numerator} / {ratio.denominator}",
+            _est(ratio.estimate, 2) + "x",
+            "[yellow]from invalid cells[/]" if ratio.flagged else "",
+        )
+    tables = [results, ratios]
+    if summary.capacity:
+        capacity = Table(title="Capacity search: highest arrival rate sustained within the SLO")
+        for column in ("workload", "variant", "sustained req/s", "SLO", "stopped by"):
+            capacity.add_column(column)
+        for item in summary.capacity:
+            capacity.add_row(
+                item.workload,
+                item.variant,
+                f"{item.sustained_rps:,.0f}",
+                f"p99 < {item.slo_p99_ms:g} ms, errors < {item.max_error_rate:.0%}",
+                item.limited_by,
+            )
+        tables.append(capacity)
+    return tables
+
+
+def print_summary(summary: Summary) -> None:
+    for table in summary_tables(summary):
+        console.print(table)
+    for variant, reason in summary.skipped_variants.items():
+        console.print(f"[red]{variant} was not benchmarked:[/] {reason}")
+    for caveat in summary.caveats:
+        console.print(f"[yellow]caveat:[/] {caveat}")

@@ -1,0 +1,57 @@
+"""Seeded data: seed once per (scale, seed, schema), reuse the cluster afterwards."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from loadlab.postgres import PostgresCluster
+
+SeedProgress = Callable[[str, int, int], None]
+
+
+def ensure_seeded(
+    cluster: PostgresCluster,
+    scale: float,
+    seed: int,
+    progress: SeedProgress | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """The data description recorded in the manifest; seeds only when the cluster lacks it."""
+    from services import seed as seeding
+
+    wanted = {"scale": scale, "seed": seed, "schema_fingerprint": seeding.schema_fingerprint()}
+    recorded = cluster.seed_info
+    reuse = not force and all(recorded.get(k) == v for k, v in wanted.items())
+    if not reuse:
+        result = seeding.seed(cluster.dsn(), scale, seed=seed, progress=progress)
+        recorded = {
+            **wanted,
+            "rows": dict(result.rows),
+            "checksum": result.checksum,
+            "seed_seconds": round(result.seconds, 1),
+            "seeded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        cluster.record_seed(recorded)
+    return {
+        **recorded,
+        "users": seeding.users_for_scale(scale),
+        "reused": reuse,
+    }
+
+
+def seed_external(dsn: str, scale: float, seed: int, progress: SeedProgress | None = None) -> dict[str, Any]:
+    """Seed a server the lab does not own (compose, Ansible); skipped when the checksum matches."""
+    from services import seed as seeding
+
+    result = seeding.seed(dsn, scale, seed=seed, progress=progress)
+    return {
+        "scale": scale,
+        "seed": seed,
+        "schema_fingerprint": seeding.schema_fingerprint(),
+        "rows": dict(result.rows),
+        "checksum": result.checksum,
+        "seed_seconds": round(result.seconds, 1),
+        "users": seeding.users_for_scale(scale),
+    }

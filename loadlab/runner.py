@@ -1,0 +1,209 @@
+"""A run: verify the variants, execute the matrix in its recorded random order, search for
+capacity, and leave `results/<run-id>/` complete even when interrupted."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import secrets
+import shlex
+import sys
+import time
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from loadlab import __version__, environment, verify
+from loadlab.analysis import analyze_cell, step_verdict, summarize
+from loadlab.config import RunConfig
+from loadlab.errors import LabError
+from loadlab.matrix import new_order_seed, plan
+from loadlab.paths import results_root
+from loadlab.progress import Progress, Silent
+from loadlab.results import CellResult, CellSpec, LoadLevel, Manifest, write_json_atomic
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+def rerun_command(config: RunConfig, config_path: str = "config.json") -> str:
+    return f"loadlab run --config {shlex.quote(config_path)}"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def open_lab(config: RunConfig, run_dir: Path, progress: Progress) -> AbstractContextManager[Any]:
+    if config.backend == "local":
+        from loadlab.backends.local import local_lab
+
+        return local_lab(config, run_dir, progress)
+    if config.backend == "compose":
+        from loadlab.backends.compose import compose_lab
+
+        return compose_lab(config, run_dir, progress)  # type: ignore[no-any-return]
+    raise LabError(
+        f"the {config.backend} backend is driven by its own playbook",
+        hint="use `loadlab run --backend ansible -i INVENTORY`",
+    )
+
+
+class Run:
+    def __init__(self, config: RunConfig, root: Path, progress: Progress) -> None:
+        self.config = config
+        self.progress = progress
+        self.run_id = new_run_id()
+        self.dir = root / self.run_id
+        self.dir.mkdir(parents=True)
+        sha, dirty = environment.git_state()
+        order_seed = config.order_seed if config.order_seed is not None else new_order_seed()
+        self.config = config.model_copy(update={"order_seed": order_seed})
+        write_json_atomic(self.dir / "config.json", json.loads(self.config.model_dump_json()))
+        self.manifest = Manifest(
+            run_id=self.run_id,
+            loadlab_version=__version__,
+            git_sha=sha,
+            git_dirty=dirty,
+            backend=config.backend,
+            preset=config.preset,
+            started=_now(),
+            command=f"loadlab run --config results/{self.run_id}/config.json",
+            config=json.loads(self.config.model_dump_json()),
+            machine=environment.machine(),
+            python=environment.python(),
+            packages=environment.packages(),
+            cpusets=self.config.cpusets.model_dump() if self.config.cpusets else {},
+        )
+        self.manifest.invocation = " ".join(shlex.quote(a) for a in sys.argv)  # type: ignore[attr-defined]
+        self.save_manifest()
+
+    def save_manifest(self) -> None:
+        write_json_atomic(self.dir / "manifest.json", self.manifest)
+
+    def cell_dir(self, spec: CellSpec) -> Path:
+        return self.dir / "cells" / spec.cell_id
+
+    # ------------------------------------------------------------------ phases
+    def verify(self, lab: Any) -> list[str]:
+        evidence = []
+        for variant in self.config.variants:
+            self.progress.phase(f"verifying {variant}")
+            with lab.serve(variant) as served:
+                self.manifest.variants[variant] = served.record()
+                evidence.append(
+                    verify.collect(variant, served.url, lab.dsn, lab.admin_dsn, int(lab.data["users"]))
+                )
+        results = verify.judge(evidence)
+        write_json_atomic(self.dir / "verification.json", [json.loads(r.model_dump_json()) for r in results])
+        for result in results:
+            if not result.passed:
+                self.manifest.caveats.append(
+                    f"{result.variant} failed verification and was not benchmarked: "
+                    + "; ".join(result.failures[:3])
+                )
+        return [r.variant for r in results if r.passed]
+
+    def run_cells(self, lab: Any, cells: list[CellSpec]) -> list[CellResult]:
+        """Run cells in order, keeping a variant's server up across consecutive cells."""
+        results: list[CellResult] = []
+        with contextlib.ExitStack() as stack:
+            current: tuple[str, Any] | None = None
+            for index, spec in enumerate(cells, 1):
+                if current is None or current[0] != spec.variant:
+                    stack.close()
+                    current = (spec.variant, stack.enter_context(lab.serve(spec.variant)))
+                    self.manifest.variants[spec.variant] = current[1].record()
+                results.append(self.run_cell(lab, spec, current[1], index, len(cells)))
+        return results
+
+    def run_cell(self, lab: Any, spec: CellSpec, served: Any, index: int, total: int) -> CellResult:
+        cell_dir = self.cell_dir(spec)
+        write_json_atomic(cell_dir / "cell.json", spec)
+        self.progress.cell_started(spec, index, total)
+        lab.run_cell(spec, served, cell_dir, self.progress)
+        result = analyze_cell(cell_dir, self.config.validity, int(self.manifest.machine["cpu_count"]))
+        self.progress.cell_finished(result)
+        if result is None:
+            raise LabError(f"cell {spec.cell_id} produced no measurement", hint=f"see {cell_dir}")
+        return result
+
+    def capacity_search(self, lab: Any, variants: list[str], start_order: int) -> None:
+        search = self.config.capacity
+        rng = random.Random(self.config.order_seed)
+        pairs = [(v, w) for w in search.workloads for v in variants]
+        rng.shuffle(pairs)
+        order = start_order
+        for variant, workload in pairs:
+            with lab.serve(variant) as served:
+                rate = search.start_rate
+                for step in range(search.max_steps):
+                    if rate > search.max_rate:
+                        break
+                    order += 1
+                    load = LoadLevel(model="open", users=search.users, rate=round(rate, 1))
+                    spec = CellSpec(
+                        cell_id=f"{order:03d}-{variant}-{workload}-{load.label}-capacity",
+                        order=order,
+                        variant=variant,
+                        workload=workload,
+                        load=load,
+                        repeat=1,
+                        duration_s=search.duration_s,
+                        warmup_s=search.warmup_s,
+                        phase="capacity",
+                    )
+                    self.progress.phase(f"capacity search {variant} {workload}: step {step + 1}")
+                    result = self.run_cell(lab, spec, served, step + 1, search.max_steps)
+                    ok, _ = step_verdict(result, search.slo_p99_ms, search.max_error_rate)
+                    if not ok:
+                        break
+                    rate *= search.growth
+
+    def execute(self) -> Path:
+        interrupted = False
+        try:
+            with open_lab(self.config, self.dir, self.progress) as lab:
+                self.manifest.data = lab.data
+                self.manifest.postgres = lab.postgres
+                self.manifest.topology = lab.topology
+                self.manifest.caveats.extend(lab.caveats)
+                self.save_manifest()
+                variants = self.verify(lab) if self.config.verify else list(self.config.variants)
+                self.save_manifest()
+                cells = plan(
+                    variants,
+                    self.config.workloads,
+                    self.config.loads,
+                    self.config.repeats,
+                    seed=int(self.config.order_seed or 0),
+                    duration_s=self.config.duration_s,
+                    warmup_s=self.config.warmup_s,
+                )
+                self.manifest.order = {
+                    "seed": self.config.order_seed,
+                    "design": "randomised complete blocks: each repeat shuffles every cell once",
+                    "sequence": [c.cell_id for c in cells],
+                }
+                self.save_manifest()
+                self.run_cells(lab, cells)
+                if self.config.capacity.enabled and variants:
+                    self.capacity_search(lab, variants, len(cells))
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            self.manifest.finished = _now()
+            self.manifest.interrupted = interrupted
+            self.save_manifest()
+            summarize(self.dir)
+        return self.dir
+
+
+def execute(
+    config: RunConfig, results_root_dir: Path | None = None, progress: Progress | None = None
+) -> Path:
+    """Run the matrix described by `config`; returns the run's results folder."""
+    return Run(config, results_root_dir or results_root(), progress or Silent()).execute()

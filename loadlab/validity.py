@@ -1,0 +1,57 @@
+"""The rules that make a cell invalid, each with a reason a reader can act on."""
+
+from __future__ import annotations
+
+from loadlab.config import Validity as Thresholds
+from loadlab.results import ComponentUsage, Validity
+
+LOADGEN_COMPONENTS = ("locust-master", "locust-worker")
+
+
+def judge(
+    *,
+    requests: int,
+    errors: int,
+    target_rate: float | None,
+    achieved_rps: float,
+    resources: dict[str, ComponentUsage],
+    cpu_count: int,
+    workers_expected: int,
+    workers_final: int,
+    thresholds: Thresholds,
+) -> Validity:
+    reasons: list[str] = []
+    warnings: list[str] = []
+    total = requests
+    if total == 0:
+        reasons.append("no request completed in the measured window")
+    elif errors / total > thresholds.max_error_rate:
+        reasons.append(
+            f"error rate {errors / total:.1%} exceeds {thresholds.max_error_rate:.0%} "
+            f"({errors} of {total} requests failed)"
+        )
+    if target_rate and achieved_rps < target_rate * (1 - thresholds.rate_tolerance):
+        reasons.append(
+            f"target rate not held: {achieved_rps:.0f} of {target_rate:.0f} req/s "
+            f"({achieved_rps / target_rate:.0%})"
+        )
+    for component in LOADGEN_COMPONENTS:
+        usage = resources.get(component)
+        if usage and usage.busiest_process_cpu_mean_percent > thresholds.loadgen_cpu_percent:
+            reasons.append(
+                f"load generator saturated: a {component} process averaged "
+                f"{usage.busiest_process_cpu_mean_percent:.0f}% of a core "
+                f"(limit {thresholds.loadgen_cpu_percent:.0f}%)"
+            )
+    machine = resources.get("machine")
+    if machine and cpu_count and machine.cpu_mean_percent > thresholds.machine_cpu_percent * cpu_count:
+        warnings.append(
+            f"machine CPU saturated: {machine.cpu_mean_percent / cpu_count:.0f}% of "
+            f"{cpu_count} cores on average; the app, database and load generator competed"
+        )
+    if workers_expected and workers_final < workers_expected:
+        warnings.append(
+            f"only {workers_final} of {workers_expected} Locust workers sent a final report; "
+            "the last seconds of the others are missing"
+        )
+    return Validity(valid=not reasons, reasons=reasons, warnings=warnings)

@@ -1,0 +1,158 @@
+"""Verification before measuring, TechEmpower-style: a variant that fails is not benchmarked.
+
+Three checks per variant:
+- answers: the same bodies and codes as the other variants for a fixed list of requests;
+- statements: over a burst, pg_stat_statements shows the expected number of statements per
+  request (within 2%), so a variant that caches answers cannot pass for a fast one;
+- persistence: what /updates returns is what the database then holds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from loadlab import pgstats
+from loadlab.http import fetch
+from loadlab.results import VerificationResult
+
+TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class Burst:
+    """`count` requests to `path`, each expected to run `statements` statements on `table`."""
+
+    path: str
+    count: int
+    statements: int
+    table: str
+
+
+BURSTS = [
+    Burst("/users/1", 200, 1, "users"),  # the same id every time: a cache would answer
+    Burst("/db", 200, 1, "world"),
+    Burst("/queries?queries=10", 40, 10, "world"),
+]
+
+
+def fixed_requests(dsn: str, users: int) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT name FROM users WHERE id = 1").fetchone()
+    name = row[0] if row else "nobody"
+    middle = max(users // 2, 1)
+    return [
+        "/json",
+        "/users/1",
+        f"/users/{middle}",
+        f"/users/{users}",
+        f"/users/{users + 1}",
+        "/users/not-a-number",
+        "/users/1/orders?limit=5",
+        f"/users/{middle}/orders",
+        "/users/1/orders?limit=0",
+        f"/lookup?name={name}",
+        "/lookup?name=surely-nobody-has-this-name",
+        "/lookup",
+        "/io?ms=1",
+        "/io?ms=-1",
+        "/no/such/route",
+    ]
+
+
+def canonical(body: Any) -> str:
+    return json.dumps(body, sort_keys=True, default=str)
+
+
+@dataclass
+class Evidence:
+    """What one variant answered; judged against the others once all have run."""
+
+    variant: str
+    answers: dict[str, tuple[int, str]] = field(default_factory=dict)
+    checks: dict[str, str] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+
+def collect(variant: str, base_url: str, dsn: str, admin_dsn: str, users: int) -> Evidence:
+    evidence = Evidence(variant)
+    for path in fixed_requests(dsn, users):
+        status, body = fetch(base_url + path)
+        evidence.answers[path] = (status, canonical(body))
+    for burst in BURSTS:
+        check_statements(evidence, base_url, admin_dsn, burst)
+    check_updates(evidence, base_url, dsn)
+    return evidence
+
+
+def check_statements(evidence: Evidence, base_url: str, admin_dsn: str, burst: Burst) -> None:
+    before = pgstats.snapshot(admin_dsn)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda _: fetch(base_url + burst.path)[0], range(burst.count)))
+    after = pgstats.snapshot(admin_dsn)
+    calls = sum(
+        change["calls"]
+        for change in pgstats.delta(before, after)
+        if burst.table in change["query"].lower() and "select 1" not in change["query"].lower()
+    )
+    expected = burst.count * burst.statements
+    per_request = calls / burst.count
+    label = f"statements {burst.path}"
+    if any(status != 200 for status in statuses):
+        evidence.failures.append(f"{burst.path}: {sum(s != 200 for s in statuses)} non-200 answers")
+    if abs(calls - expected) > TOLERANCE * expected:
+        evidence.failures.append(
+            f"{burst.path}: {per_request:.2f} statements per request on {burst.table}, expected "
+            f"{burst.statements} (a variant that caches or batches differently is not comparable)"
+        )
+        evidence.checks[label] = f"FAIL {per_request:.2f}/request"
+    else:
+        evidence.checks[label] = f"ok {per_request:.2f}/request"
+
+
+def check_updates(evidence: Evidence, base_url: str, dsn: str) -> None:
+    status, body = fetch(base_url + "/updates?queries=5")
+    if status != 200 or not isinstance(body, list):
+        evidence.failures.append(f"/updates?queries=5 answered {status}")
+        evidence.checks["updates persist"] = "FAIL"
+        return
+    with psycopg.connect(dsn) as conn:
+        stored = dict(
+            conn.execute(
+                "SELECT id, randomnumber FROM world WHERE id = ANY(%s)", [[r["id"] for r in body]]
+            ).fetchall()
+        )
+    lost = [r["id"] for r in body if stored.get(r["id"]) != r["randomNumber"]]
+    if lost:
+        evidence.failures.append(f"/updates did not persist rows {lost}")
+        evidence.checks["updates persist"] = "FAIL"
+    else:
+        evidence.checks["updates persist"] = "ok"
+
+
+def judge(evidence: list[Evidence]) -> list[VerificationResult]:
+    """Each answer is compared with the majority of the variants (ties: the first variant's)."""
+    results = []
+    for item in evidence:
+        failures = list(item.failures)
+        for path, answer in item.answers.items():
+            votes = Counter(e.answers.get(path) for e in evidence)
+            reference, _ = votes.most_common(1)[0]
+            if len(evidence) > 1 and answer != reference:
+                status, body = reference or (0, "")
+                failures.append(
+                    f"GET {path}: answered {answer[0]} {answer[1][:120]}, "
+                    f"the other variants {status} {body[:120]}"
+                )
+        item.checks["answers"] = "ok" if len(failures) == len(item.failures) else "FAIL"
+        results.append(
+            VerificationResult(
+                variant=item.variant, passed=not failures, checks=item.checks, failures=failures
+            )
+        )
+    return results

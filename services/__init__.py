@@ -1,0 +1,1 @@
+"""The systems under test: one HTTP contract, one schema, several framework variants."""

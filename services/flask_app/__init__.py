@@ -1,0 +1,1 @@
+"""Flask + psycopg 3 variant (flask-sync on gthread workers, flask-gevent on gevent workers)."""

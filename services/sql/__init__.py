@@ -1,0 +1,1 @@
+"""The schema and the statements, written once and shared by every variant and the seed."""
