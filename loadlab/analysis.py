@@ -103,6 +103,7 @@ def analyze_cell(cell_dir: Path, thresholds: Thresholds, cpu_count: int) -> Cell
         float(measurement.get("measure_from_wall") or 0.0),
         float(measurement.get("stop_wall") or float("inf")),
     )
+    backlog = int(measurement.get("backlog") or 0)
     validity = judge(
         requests=requests,
         errors=errors,
@@ -113,6 +114,7 @@ def analyze_cell(cell_dir: Path, thresholds: Thresholds, cpu_count: int) -> Cell
         workers_expected=int(measurement.get("workers_expected") or 0),
         workers_final=int(measurement.get("workers_final") or 0),
         thresholds=thresholds,
+        backlog=backlog,
     )
     return CellResult(
         spec=spec,
@@ -258,9 +260,7 @@ def capacity_ratios(found: list[Capacity], numerator: str = NUMERATOR) -> list[R
                 continue
             top = by_variant[numerator]
             flags = [
-                f"{c.variant}: {c.limited_by}"
-                for c in (top, item)
-                if "saturated" in c.limited_by
+                f"{c.variant}: {c.limited_by}" for c in (top, item) if "saturated" in c.limited_by
             ]
             result.append(
                 Ratio(

@@ -51,17 +51,27 @@ def _cpusets(spec: str | None) -> dict[str, str] | None:
 @app.command()
 def run(
     preset: Annotated[str, typer.Option(help="quick, standard or full")] = "quick",
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="a TOML, YAML or JSON run config")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="a TOML, YAML or JSON run config")
+    ] = None,
     backend: Annotated[str | None, typer.Option(help="local (default), compose or ansible")] = None,
-    inventory: Annotated[str | None, typer.Option("--inventory", "-i", help="ansible backend: inventory")] = None,
+    inventory: Annotated[
+        str | None, typer.Option("--inventory", "-i", help="ansible backend: inventory")
+    ] = None,
     variants: Annotated[str | None, typer.Option(help="comma-separated variant names")] = None,
     workloads: Annotated[str | None, typer.Option(help="comma-separated workload names")] = None,
-    users: Annotated[str | None, typer.Option(help="closed model: user counts, e.g. 16,32,64")] = None,
-    rates: Annotated[str | None, typer.Option(help="open model: arrival rates in req/s, e.g. 200,400")] = None,
+    users: Annotated[
+        str | None, typer.Option(help="closed model: user counts, e.g. 16,32,64")
+    ] = None,
+    rates: Annotated[
+        str | None, typer.Option(help="open model: arrival rates in req/s, e.g. 200,400")
+    ] = None,
     think_ms: Annotated[float | None, typer.Option(help="closed model think time (ms)")] = None,
     repeats: Annotated[int | None, typer.Option(min=1)] = None,
     duration: Annotated[float | None, typer.Option(help="measured seconds per cell")] = None,
-    warmup: Annotated[float | None, typer.Option(help="warm-up seconds per cell (not measured)")] = None,
+    warmup: Annotated[
+        float | None, typer.Option(help="warm-up seconds per cell (not measured)")
+    ] = None,
     scale: Annotated[float | None, typer.Option(help="data scale: 1.0 = 1,000,000 users")] = None,
     locust_workers: Annotated[int | None, typer.Option(min=1)] = None,
     app_workers: Annotated[int | None, typer.Option(min=1)] = None,
@@ -70,16 +80,23 @@ def run(
     slo_ms: Annotated[float | None, typer.Option(help="capacity search: p99 SLO in ms")] = None,
     verify: Annotated[bool | None, typer.Option("--verify/--no-verify")] = None,
     pin: Annotated[str | None, typer.Option(help="CPU sets, e.g. 'app=0;db=1;load=1'")] = None,
-    order_seed: Annotated[int | None, typer.Option(help="seed of the randomised cell order")] = None,
+    order_seed: Annotated[
+        int | None, typer.Option(help="seed of the randomised cell order")
+    ] = None,
     results: Annotated[Path | None, typer.Option(help="results root (default ./results)")] = None,
-    report: Annotated[bool, typer.Option("--report/--no-report", help="build the report at the end")] = True,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="build the report at the end")
+    ] = True,
 ) -> None:
     """Run a benchmark matrix and print its summary (and build its report)."""
     from loadlab.config import load_config
 
     loads: list[dict[str, Any]] | None = None
     if users is not None or rates is not None:
-        loads = [{"model": "closed", "users": u, "think_time_ms": think_ms or 0} for u in _csv(users, int) or []]
+        loads = [
+            {"model": "closed", "users": u, "think_time_ms": think_ms or 0}
+            for u in _csv(users, int) or []
+        ]
         loads += [{"model": "open", "users": 128, "rate": r} for r in _csv(rates, float) or []]
     overrides: dict[str, Any] = {
         "backend": backend,
@@ -97,7 +114,9 @@ def run(
         "verify": verify,
         "cpusets": _cpusets(pin),
         "order_seed": order_seed,
-        "capacity": {k: v for k, v in {"enabled": capacity, "slo_p99_ms": slo_ms}.items() if v is not None}
+        "capacity": {
+            k: v for k, v in {"enabled": capacity, "slo_p99_ms": slo_ms}.items() if v is not None
+        }
         or None,
     }
     try:
@@ -117,8 +136,8 @@ def _execute(cfg: Any, results: Path | None) -> Path:
         from loadlab.backends.ansible import run_ansible
 
         return Path(run_ansible(cfg, results))
-    from loadlab.runner import Run
     from loadlab.paths import results_root
+    from loadlab.runner import Run
 
     with interrupts_as_keyboard_interrupt():
         try:
@@ -170,13 +189,20 @@ def report(
 
     for run_dir in run_dirs:
         if not (run_dir / "summary.json").exists():
-            _fail(LabError(f"{run_dir} has no summary.json", hint=f"run `loadlab summarize {run_dir}` first"))
+            _fail(
+                LabError(
+                    f"{run_dir} has no summary.json",
+                    hint=f"run `loadlab summarize {run_dir}` first",
+                )
+            )
     console.print(f"report: {build_report(list(run_dirs), out_root=out, name=name)}")
 
 
 @app.command()
 def reproduce(
-    report_dir: Annotated[Path, typer.Argument(help="a published report folder, e.g. reports/<name>")],
+    report_dir: Annotated[
+        Path, typer.Argument(help="a published report folder, e.g. reports/<name>")
+    ],
 ) -> None:
     """Re-run a report's matrix here and build a report setting the re-run beside the original."""
     from loadlab.console import console
@@ -246,11 +272,15 @@ def workloads() -> None:
     from loadtests.workloads import get_workload, workload_names
 
     for name in workload_names():
-        console.print(f"[bold]{name}[/] ({get_workload(name).regime}): {get_workload(name).description}")
+        console.print(
+            f"[bold]{name}[/] ({get_workload(name).regime}): {get_workload(name).description}"
+        )
 
 
 @db_app.command("up")
-def db_up(scale: Annotated[float | None, typer.Option(help="also seed at this scale")] = None) -> None:
+def db_up(
+    scale: Annotated[float | None, typer.Option(help="also seed at this scale")] = None,
+) -> None:
     """Start the private cluster (and seed it when --scale is given); it stays up."""
     from loadlab.backends.local import cluster_for
     from loadlab.console import console
@@ -266,7 +296,9 @@ def db_up(scale: Annotated[float | None, typer.Option(help="also seed at this sc
 
 
 @db_app.command("down")
-def db_down(purge: Annotated[bool, typer.Option(help="also delete the data directory")] = False) -> None:
+def db_down(
+    purge: Annotated[bool, typer.Option(help="also delete the data directory")] = False,
+) -> None:
     """Stop the private cluster."""
     from loadlab.backends.local import cluster_for
     from loadlab.console import console
@@ -284,8 +316,12 @@ def db_down(purge: Annotated[bool, typer.Option(help="also delete the data direc
 def db_seed(
     scale: Annotated[float, typer.Option(help="1.0 = 1,000,000 users")] = 1.0,
     seed: Annotated[int, typer.Option(help="RNG seed of the data")] = 20240601,
-    dsn: Annotated[str | None, typer.Option(help="seed this server instead of the private cluster")] = None,
-    force: Annotated[bool, typer.Option(help="reseed even if the cluster already holds this data")] = False,
+    dsn: Annotated[
+        str | None, typer.Option(help="seed this server instead of the private cluster")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="reseed even if the cluster already holds this data")
+    ] = False,
 ) -> None:
     """Create the schema and load the deterministic data set (COPY, indexes, ANALYZE)."""
     from loadlab.console import console
@@ -327,7 +363,9 @@ def db_status() -> None:
 
     cluster = cluster_for()
     pid = cluster.running_pid()
-    console.print(f"data directory: {cluster.data_dir} ({'initialised' if cluster.initialized else 'empty'})")
+    console.print(
+        f"data directory: {cluster.data_dir} ({'initialised' if cluster.initialized else 'empty'})"
+    )
     console.print(f"running: {'yes, pid ' + str(pid) if pid else 'no'}")
     console.print(f"seeded: {cluster.seed_info or 'no'}")
 
@@ -335,6 +373,11 @@ def db_status() -> None:
 def main() -> None:
     try:
         app()
+    except LabError as error:
+        from loadlab.console import err_console
+
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
 

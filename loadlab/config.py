@@ -80,7 +80,9 @@ class RunConfig(_Strict):
     scale: float = Field(default=1.0, gt=0, le=10)
     data_seed: int = 20240601
     order_seed: int | None = None
-    app_workers: int | None = Field(default=None, ge=1, description="default: CPUs given to the app")
+    app_workers: int | None = Field(
+        default=None, ge=1, description="default: CPUs given to the app"
+    )
     pool_size: int = Field(default=10, ge=1)
     verify: bool = True
     cpusets: CpuSets | None = None
@@ -147,7 +149,9 @@ def _read(path: Path) -> dict[str, Any]:
             hint="fix the syntax; `loadlab config show --preset quick` prints a valid example",
         ) from None
     if not isinstance(data, dict):
-        raise LabError(f"config file {path} must hold a table of settings, not {type(data).__name__}")
+        raise LabError(
+            f"config file {path} must hold a table of settings, not {type(data).__name__}"
+        )
     return data
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -16,8 +18,9 @@ from rich.table import Table
 
 from loadlab.results import CellResult, CellSpec, Estimate, Summary
 
-console = Console()
-err_console = Console(stderr=True)
+# piped output (CI logs, `| tee`) gets a width that fits the tables instead of 80 columns
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 class RichProgress:
@@ -72,7 +75,11 @@ class RichProgress:
             self.cell_task = None
         if result is None:
             return
-        mark = "" if result.validity.valid else f" [red]INVALID: {'; '.join(result.validity.reasons)}[/]"
+        mark = (
+            ""
+            if result.validity.valid
+            else f" [red]INVALID: {'; '.join(result.validity.reasons)}[/]"
+        )
         self.bar.console.print(
             f"  {result.spec.cell_id}: {result.throughput_rps:,.0f} req/s, "
             f"p50 {result.latency.p50:.1f} ms, p99 {result.latency.p99:.1f} ms, "
@@ -90,9 +97,24 @@ def _est(estimate: Estimate | None, digits: int = 0) -> str:
 
 
 def summary_tables(summary: Summary) -> list[Table]:
-    results = Table(title=f"Run {summary.run_id}: per variant and workload (median [95% CI] over repeats)")
-    for column in ("workload", "load", "variant", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "valid"):
-        results.add_column(column, justify="right" if column not in {"workload", "load", "variant", "valid"} else "left")
+    results = Table(
+        title=f"Run {summary.run_id}: per variant and workload (median [95% CI] over repeats)"
+    )
+    for column in (
+        "workload",
+        "load",
+        "variant",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "errors",
+        "valid",
+    ):
+        results.add_column(
+            column,
+            justify="right" if column not in {"workload", "load", "variant", "valid"} else "left",
+        )
     for agg in sorted(summary.aggregates, key=lambda a: (a.workload, a.load.sort_key, a.variant)):
         results.add_row(
             agg.workload,

@@ -41,7 +41,9 @@ def ensure_seeded(
     }
 
 
-def seed_external(dsn: str, scale: float, seed: int, progress: SeedProgress | None = None) -> dict[str, Any]:
+def seed_external(
+    dsn: str, scale: float, seed: int, progress: SeedProgress | None = None
+) -> dict[str, Any]:
     """Seed a server the lab does not own (compose, Ansible); skipped when the checksum matches."""
     from services import seed as seeding
 

@@ -20,14 +20,19 @@ PACKAGES = [
 ]  # fmt: skip
 
 
-def cpu_model() -> str:
+def _field(path: str, prefix: str, separator: str) -> str | None:
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open(path) as handle:
+            for line in handle:
+                if line.startswith(prefix):
+                    return line.split(separator, 1)[1].strip().strip('"')
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return None
+
+
+def cpu_model() -> str:
+    return _field("/proc/cpuinfo", "model name", ":") or platform.processor() or "unknown"
 
 
 def machine() -> dict[str, Any]:
@@ -45,13 +50,7 @@ def machine() -> dict[str, Any]:
 
 
 def _os_release() -> str:
-    try:
-        for line in open("/etc/os-release"):
-            if line.startswith("PRETTY_NAME="):
-                return line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
-    return platform.platform()
+    return _field("/etc/os-release", "PRETTY_NAME=", "=") or platform.platform()
 
 
 def packages() -> dict[str, str]:

@@ -17,13 +17,20 @@ def snapshot(admin_dsn: str) -> dict[int, dict[str, Any]]:
     with psycopg.connect(admin_dsn) as conn:
         rows = conn.execute(SNAPSHOT).fetchall()
     return {
-        int(queryid): {"query": query, "calls": int(calls), "total_exec_time_ms": float(t), "rows": int(n)}
+        int(queryid): {
+            "query": query,
+            "calls": int(calls),
+            "total_exec_time_ms": float(t),
+            "rows": int(n),
+        }
         for queryid, query, calls, t, n in rows
         if queryid is not None
     }
 
 
-def delta(before: dict[int, dict[str, Any]], after: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+def delta(
+    before: dict[int, dict[str, Any]], after: dict[int, dict[str, Any]]
+) -> list[dict[str, Any]]:
     changes = []
     for queryid, now in after.items():
         then = before.get(queryid, {"calls": 0, "total_exec_time_ms": 0.0, "rows": 0})
@@ -34,7 +41,9 @@ def delta(before: dict[int, dict[str, Any]], after: dict[int, dict[str, Any]]) -
                     "queryid": queryid,
                     "query": now["query"],
                     "calls": calls,
-                    "total_exec_time_ms": round(now["total_exec_time_ms"] - then["total_exec_time_ms"], 3),
+                    "total_exec_time_ms": round(
+                        now["total_exec_time_ms"] - then["total_exec_time_ms"], 3
+                    ),
                     "rows": now["rows"] - then["rows"],
                 }
             )

@@ -43,12 +43,21 @@ BENCHMARK_SETTINGS: dict[str, str] = {
 
 
 def find_bindir() -> Path:
-    candidates = [os.environ.get("LOADLAB_PG_BINDIR", "")]
+    if explicit := os.environ.get("LOADLAB_PG_BINDIR"):
+        if not (Path(explicit) / "initdb").exists():
+            raise LabError(
+                f"LOADLAB_PG_BINDIR={explicit} holds no PostgreSQL server (no initdb there)",
+                hint="point it at the server's bin directory, e.g. /usr/lib/postgresql/15/bin, "
+                "or unset it to let the lab search",
+            )
+        return Path(explicit)
+    candidates = []
     if pg_config := shutil.which("pg_config"):
         with contextlib.suppress(subprocess.CalledProcessError, OSError):
             candidates.append(
-                subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True)
-                .stdout.strip()
+                subprocess.run(
+                    [pg_config, "--bindir"], capture_output=True, text=True, check=True
+                ).stdout.strip()
             )
     candidates += sorted(
         (str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")),
@@ -73,7 +82,14 @@ def _service_account() -> tuple[str, str] | None:
         pwd.getpwnam(SERVICE_USER)
     except KeyError:
         created = subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVICE_USER,
+            ],
             capture_output=True,
             text=True,
         )
@@ -145,7 +161,12 @@ class PostgresCluster:
     def _run_as_owner(self, argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
         user, group = self.account if self.account else (None, None)
         return subprocess.run(
-            argv, user=user, group=group, capture_output=True, text=True, **kwargs  # type: ignore[call-overload]
+            argv,
+            user=user,
+            group=group,
+            capture_output=True,
+            text=True,
+            **kwargs,  # type: ignore[call-overload]
         )
 
     def _chown(self, path: Path) -> None:
@@ -169,8 +190,10 @@ class PostgresCluster:
         result = self._run_as_owner(
             [
                 str(self.bindir / "initdb"),
-                "-D", str(self.data_dir),
-                "-U", "postgres",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
                 "--auth-local=trust",
                 "--auth-host=scram-sha-256",
                 "--encoding=UTF8",
@@ -220,8 +243,19 @@ class PostgresCluster:
         self.log_path.touch()
         self._chown(self.log_path)
         options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1"
-        argv = [str(self.bindir / "pg_ctl"), "start", "-w", "-t", str(int(timeout)),
-                "-D", str(self.data_dir), "-l", str(self.log_path), "-o", options]
+        argv = [
+            str(self.bindir / "pg_ctl"),
+            "start",
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_path),
+            "-o",
+            options,
+        ]
         if self.cpuset:
             argv = ["taskset", "-c", ",".join(map(str, sorted(self.cpuset))), *argv]
         result = self._run_as_owner(argv)
@@ -245,7 +279,9 @@ class PostgresCluster:
                 conn.execute(
                     f"CREATE ROLE {DB_USER} LOGIN PASSWORD '{DB_PASSWORD}' IN ROLE pg_read_all_stats"
                 )
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
+            if not conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]
+            ).fetchone():
                 conn.execute(f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}")
         with psycopg.connect(self.admin_dsn(), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
@@ -254,8 +290,17 @@ class PostgresCluster:
         if not self.initialized or not self.running_pid():
             return
         result = self._run_as_owner(
-            [str(self.bindir / "pg_ctl"), "stop", "-w", "-t", str(int(timeout)), "-m", "fast",
-             "-D", str(self.data_dir)]
+            [
+                str(self.bindir / "pg_ctl"),
+                "stop",
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "-m",
+                "fast",
+                "-D",
+                str(self.data_dir),
+            ]
         )
         if result.returncode != 0 and (pid := self.running_pid()):
             os.kill(pid, signal.SIGQUIT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -30,7 +31,9 @@ class Variant(BaseModel):
     command: list[str] = Field(min_length=1)
     pool_size: int = 10
 
-    def render(self, *, host: str, port: int, workers: int, pool_size: int | None = None) -> list[str]:
+    def render(
+        self, *, host: str, port: int, workers: int, pool_size: int | None = None
+    ) -> list[str]:
         values = {
             "host": host,
             "port": str(port),
@@ -65,14 +68,23 @@ class Variant(BaseModel):
         )
 
 
-@cache
-def load_registry(path: Path = REGISTRY_PATH) -> dict[str, Variant]:
+def _read(path: Path) -> dict[str, Variant]:
     raw = tomllib.loads(path.read_text())
     defaults = raw.get("defaults", {})
     return {
         name: Variant(name=name, **{**defaults, **spec})
         for name, spec in raw.get("variants", {}).items()
     }
+
+
+@cache
+def load_registry(path: Path = REGISTRY_PATH) -> dict[str, Variant]:
+    """The registry; LOADLAB_EXTRA_VARIANTS may name a TOML file of further variants
+    (your own framework, or a deliberately broken one to test the verification)."""
+    variants = _read(path)
+    if extra := os.environ.get("LOADLAB_EXTRA_VARIANTS"):
+        variants.update(_read(Path(extra)))
+    return variants
 
 
 def variant_names() -> list[str]:

@@ -94,10 +94,14 @@ class Run:
             with lab.serve(variant) as served:
                 self.manifest.variants[variant] = served.record()
                 evidence.append(
-                    verify.collect(variant, served.url, lab.dsn, lab.admin_dsn, int(lab.data["users"]))
+                    verify.collect(
+                        variant, served.url, lab.dsn, lab.admin_dsn, int(lab.data["users"])
+                    )
                 )
         results = verify.judge(evidence)
-        write_json_atomic(self.dir / "verification.json", [json.loads(r.model_dump_json()) for r in results])
+        write_json_atomic(
+            self.dir / "verification.json", [json.loads(r.model_dump_json()) for r in results]
+        )
         for result in results:
             if not result.passed:
                 self.manifest.caveats.append(
@@ -124,7 +128,9 @@ class Run:
         write_json_atomic(cell_dir / "cell.json", spec)
         self.progress.cell_started(spec, index, total)
         lab.run_cell(spec, served, cell_dir, self.progress)
-        result = analyze_cell(cell_dir, self.config.validity, int(self.manifest.machine["cpu_count"]))
+        result = analyze_cell(
+            cell_dir, self.config.validity, int(self.manifest.machine["cpu_count"])
+        )
         self.progress.cell_finished(result)
         if result is None:
             raise LabError(f"cell {spec.cell_id} produced no measurement", hint=f"see {cell_dir}")

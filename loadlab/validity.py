@@ -19,6 +19,7 @@ def judge(
     workers_expected: int,
     workers_final: int,
     thresholds: Thresholds,
+    backlog: int = 0,
 ) -> Validity:
     reasons: list[str] = []
     warnings: list[str] = []
@@ -35,6 +36,11 @@ def judge(
             f"target rate not held: {achieved_rps:.0f} of {target_rate:.0f} req/s "
             f"({achieved_rps / target_rate:.0%})"
         )
+    if target_rate and backlog:
+        warnings.append(
+            f"{backlog} scheduled requests were never sent: their users were still waiting "
+            "for earlier answers when the cell ended (their latency is not in the percentiles)"
+        )
     for component in LOADGEN_COMPONENTS:
         usage = resources.get(component)
         if usage and usage.busiest_process_cpu_mean_percent > thresholds.loadgen_cpu_percent:
@@ -44,7 +50,11 @@ def judge(
                 f"(limit {thresholds.loadgen_cpu_percent:.0f}%)"
             )
     machine = resources.get("machine")
-    if machine and cpu_count and machine.cpu_mean_percent > thresholds.machine_cpu_percent * cpu_count:
+    if (
+        machine
+        and cpu_count
+        and machine.cpu_mean_percent > thresholds.machine_cpu_percent * cpu_count
+    ):
         warnings.append(
             f"machine CPU saturated: {machine.cpu_mean_percent / cpu_count:.0f}% of "
             f"{cpu_count} cores on average; the app, database and load generator competed"

@@ -14,6 +14,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 
@@ -56,7 +57,7 @@ def fixed_requests(dsn: str, users: int) -> list[str]:
         "/users/1/orders?limit=5",
         f"/users/{middle}/orders",
         "/users/1/orders?limit=0",
-        f"/lookup?name={name}",
+        f"/lookup?name={quote(name)}",
         "/lookup?name=surely-nobody-has-this-name",
         "/lookup",
         "/io?ms=1",

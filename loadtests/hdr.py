@@ -25,6 +25,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtests.histogram import HIGHEST_US, LOWEST_US, new_histogram
+from loadtests.pacing import backlog
 
 FINAL_MESSAGE = "loadlab_final"
 REPORT_KEY = "loadlab"
@@ -41,8 +42,10 @@ class Recorder:
     failures: dict[str, int] = field(default_factory=dict)
     measure_from: float = float("inf")  # time.monotonic(); +inf until the test starts
 
-    def record(self, name: str, latency_s: float, started: float, failed: str | None) -> None:
-        if started < self.measure_from:
+    def record(self, name: str, latency_s: float, completed: float, failed: str | None) -> None:
+        # a request belongs to the window it completes in, as Locust's own stats reset does;
+        # one sent late during warm-up still shows its whole wait when it lands in the window
+        if completed < self.measure_from:
             return
         counts = self.by_name.setdefault(name, [0, 0])
         counts[0] += 1
@@ -66,6 +69,7 @@ class Recorder:
             "by_name": self.by_name,
             "failures": self.failures,
             "final": final,
+            "backlog": int(_timing.get("backlog", 0)) if final else 0,
         }
         self.histogram = new_histogram()
         self.requests = self.errors = 0
@@ -84,6 +88,7 @@ class Merged:
     failures: dict[str, int] = field(default_factory=dict)
     finals: set[str] = field(default_factory=set)
     workers_seen: set[str] = field(default_factory=set)
+    backlog: int = 0
 
     def add(self, worker_id: str, payload: dict[str, Any]) -> None:
         self.workers_seen.add(worker_id)
@@ -97,6 +102,7 @@ class Merged:
             total[1] += failed
         for message, count in payload.get("failures", {}).items():
             self.failures[message] = self.failures.get(message, 0) + count
+        self.backlog += int(payload.get("backlog", 0))
         if payload.get("final"):
             self.finals.add(worker_id)
 
@@ -129,13 +135,8 @@ def _on_request(
 ) -> None:
     now = time.monotonic()
     intended = (context or {}).get("intended")
-    if intended is not None:
-        latency = now - float(intended)
-        started = float(intended)
-    else:
-        latency = response_time / 1000.0
-        started = now - latency
-    _recorder.record(name, latency, started, None if exception is None else repr(exception))
+    latency = now - float(intended) if intended is not None else response_time / 1000.0
+    _recorder.record(name, latency, now, None if exception is None else repr(exception))
 
 
 @events.report_to_master.add_listener
@@ -159,13 +160,22 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
         environment.runner.register_message(FINAL_MESSAGE, _on_final)
 
 
+@events.test_stopping.add_listener
+def _on_test_stopping(environment: Environment, **_kw: Any) -> None:
+    # the window closes when the stop is decided, not when the workers have wound down
+    if isinstance(environment.runner, MasterRunner):
+        _timing.setdefault("stop_wall", time.time())
+    else:
+        _timing["backlog"] = backlog()  # while the users, and so their schedules, still exist
+
+
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_kw: Any) -> None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         runner.send_message(FINAL_MESSAGE, _recorder.drain(final=True))
     elif isinstance(runner, MasterRunner):
-        _timing["stop_wall"] = time.time()
+        _timing.setdefault("stop_wall", time.time())
         write_measurement(environment)
 
 
@@ -196,6 +206,7 @@ def summary(environment: Environment) -> dict[str, Any]:
         "workers_reported": len(_merged.workers_seen),
         "workers_final": len(_merged.finals),
         "workers_expected": expected,
+        "backlog": _merged.backlog,
         "latency_unit": "us",
         "hdr": hist.encode().decode("ascii") if hist.get_total_count() else "",
     }

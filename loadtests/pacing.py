@@ -9,6 +9,16 @@ from __future__ import annotations
 
 import random
 import time
+import weakref
+
+_schedules: weakref.WeakSet[Schedule] = weakref.WeakSet()
+
+
+def backlog(now: float | None = None) -> int:
+    """Sends that were due by `now` but never went out, because their user was still waiting:
+    an open-model run that leaves a backlog did not hold its rate."""
+    now = time.monotonic() if now is None else now
+    return sum(schedule.behind(now) for schedule in list(_schedules))
 
 
 class Schedule:
@@ -20,6 +30,11 @@ class Schedule:
         phase = (rng or random).random() * self.interval
         self.start = time.monotonic() + phase
         self.sent = 0
+        _schedules.add(self)
+
+    def behind(self, now: float) -> int:
+        due = int((now - self.start) / self.interval) + 1 if now >= self.start else 0
+        return max(due - self.sent, 0)
 
     def next_intended(self) -> float:
         intended = self.start + self.sent * self.interval

@@ -27,7 +27,9 @@ def cluster_for(config: RunConfig | None = None) -> PostgresCluster:
 
 
 class LocalLab:
-    def __init__(self, config: RunConfig, cluster: PostgresCluster, data: dict[str, Any], log_dir: Path):
+    def __init__(
+        self, config: RunConfig, cluster: PostgresCluster, data: dict[str, Any], log_dir: Path
+    ):
         self.config = config
         self.cluster = cluster
         self.data = data
@@ -78,7 +80,9 @@ class LocalLab:
         ) as server:
             yield server
 
-    def run_cell(self, spec: CellSpec, served: AppServer, cell_dir: Path, progress: Progress) -> None:
+    def run_cell(
+        self, spec: CellSpec, served: AppServer, cell_dir: Path, progress: Progress
+    ) -> None:
         env = swarm_environment(
             workload=spec.workload,
             load=spec.load,

@@ -18,7 +18,9 @@ def workload_names() -> list[str]:
 
 def get_workload(name: str) -> Workload:
     if name not in workload_names():
-        raise ValueError(f"unknown workload {name!r}; known workloads: {', '.join(workload_names())}")
+        raise ValueError(
+            f"unknown workload {name!r}; known workloads: {', '.join(workload_names())}"
+        )
     module = importlib.import_module(f"loadtests.workloads.{name.replace('-', '_')}")
     workload: Workload = module.WORKLOAD
     return workload

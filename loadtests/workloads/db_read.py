@@ -12,7 +12,9 @@ def user(client: Client, draw: Draw, context: dict[str, Any]) -> None:
 
 
 def orders(client: Client, draw: Draw, context: dict[str, Any]) -> None:
-    client.get(f"/users/{draw.user_id()}/orders?limit=10", name="/users/[id]/orders", context=context)
+    client.get(
+        f"/users/{draw.user_id()}/orders?limit=10", name="/users/[id]/orders", context=context
+    )
 
 
 def lookup(client: Client, draw: Draw, context: dict[str, Any]) -> None:

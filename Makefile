@@ -1,0 +1,38 @@
+# The two commands of the README, and a few more. Every target bootstraps .venv itself.
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+PRESET  ?= quick
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format prereqs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+## run: a quick benchmark of every variant on the embedded default, ending in a report
+run: $(STAMP)
+	$(BIN)/loadlab run --preset $(PRESET) $(ARGS)
+
+## test: system prerequisites (when root), lint, then every test
+test: $(STAMP) prereqs
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+prereqs:
+	bash infra/prereqs.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+clean:
+	-$(BIN)/loadlab db down
+	rm -rf $(VENV) .loadlab

@@ -1,0 +1,74 @@
+"""Re-run a report's matrix on this machine and report the re-run beside the original."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loadlab.errors import LabError
+from loadlab.report.build import build_report, read_report_meta
+from loadlab.results import read_manifest
+
+# (the manifest's `config`, the results root) -> the new run's folder
+Executor = Callable[[dict[str, Any], Path], Path]
+
+
+def run_config(config: dict[str, Any], results_root: Path) -> Path:
+    """Validate `config` as a `RunConfig` and run it with the orchestrator."""
+    from loadlab.config import RunConfig  # the orchestrator is only needed to re-run
+    from loadlab.runner import execute
+
+    return execute(RunConfig.model_validate(config), results_root=results_root)
+
+
+def original_run_dir(report_dir: Path, run: str | None = None) -> Path:
+    """Where a report keeps the raw data of the run to reproduce (the first, unless named)."""
+    meta = read_report_meta(report_dir)
+    if meta is None:
+        if (report_dir / "manifest.json").is_file():
+            return report_dir
+        raise LabError(
+            f"{report_dir} is not a loadlab report (no report.json, no manifest.json)",
+            hint="pass a folder under reports/",
+        )
+    runs = meta.runs
+    if run is not None:
+        runs = [r for r in runs if run in (r.run_id, r.label)]
+        if not runs:
+            known = ", ".join(r.run_id for r in meta.runs)
+            raise LabError(f"{report_dir} has no run {run!r}", hint=f"choose one of: {known}")
+    return (report_dir / runs[0].path).resolve()
+
+
+def reproduce(
+    report_dir: Path,
+    *,
+    results_root: Path = Path("results"),
+    out_root: Path | None = None,
+    run: str | None = None,
+    executor: Executor | None = None,
+) -> Path:
+    """Re-run the matrix of `report_dir` (same settings, data scale and seed) and build a report
+    of the re-run beside the original. Returns the new report's folder.
+
+    `run` picks a run of a multi-run report (its id or label); `executor` replaces the
+    orchestrator (tests, other backends).
+    """
+    report_dir = Path(report_dir)
+    original = original_run_dir(report_dir, run)
+    manifest = read_manifest(original)
+    if not manifest.config:
+        raise LabError(
+            f"the manifest of {manifest.run_id} records no config to re-run",
+            hint=f"re-run it by hand: {manifest.command}",
+        )
+    new_run = Path((executor or run_config)(dict(manifest.config), Path(results_root)))
+    new_id = read_manifest(new_run).run_id
+    return build_report(
+        [original, new_run],
+        out_root=Path(out_root) if out_root is not None else report_dir.parent,
+        name=f"{report_dir.name}-rerun-{new_id}",
+        labels=[f"original ({manifest.run_id})", f"re-run ({new_id})"],
+        kind="reproduction",
+    )

@@ -1,0 +1,475 @@
+"""The numbers a report leads with, chosen from `summary.json` by rules a reader can check.
+
+Headline rule, per workload:
+
+- where the run has a capacity search for the workload, a variant's sustained throughput is
+  the highest arrival rate it held within the SLO (`Capacity.sustained_rps`), its p50/p99 are
+  the latencies measured at that step, and the ratios are the capacity ratios;
+- otherwise the headline load level is the highest load level run for the workload (closed
+  model preferred, the regime published benchmarks use): throughput, p50 and p99 are the
+  medians across repeats at that level, and the ratios are the throughput ratios there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from loadlab.report.runs import Run, order_variants
+from loadlab.results import (
+    Aggregate,
+    Capacity,
+    CapacityStep,
+    CellResult,
+    Estimate,
+    LoadLevel,
+    Manifest,
+    Ratio,
+    Summary,
+)
+
+Basis = Literal["capacity", "throughput"]
+FLASK_DENOMINATORS = ["flask-sync", "flask-gevent"]
+
+
+@dataclass
+class HeadlineRow:
+    variant: str
+    basis: Basis
+    throughput: float
+    throughput_ci: tuple[float, float] | None
+    load_label: str
+    p50_ms: float | None
+    p99_ms: float | None
+    valid: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HeadlineRatio:
+    workload: str
+    numerator: str
+    denominator: str
+    basis: Basis
+    load_label: str
+    estimate: Estimate
+    flagged: bool = False
+    flag_reasons: list[str] = field(default_factory=list)
+
+    @property
+    def has_ci(self) -> bool:
+        e = self.estimate
+        return e.n > 1 or e.ci_low != e.ci_high
+
+
+@dataclass
+class WorkloadHeadline:
+    workload: str
+    basis: Basis
+    load_label: str
+    rows: list[HeadlineRow]
+    ratios: list[HeadlineRatio]
+    where: str = ""
+
+    def row(self, variant: str) -> HeadlineRow | None:
+        return next((r for r in self.rows if r.variant == variant), None)
+
+    def ratio(self, denominator: str) -> HeadlineRatio | None:
+        return next((r for r in self.ratios if r.denominator == denominator), None)
+
+
+# ---------------------------------------------------------------- choosing the headline
+
+
+def headline_load(summary: Summary, workload: str) -> LoadLevel | None:
+    """The highest load level run for `workload`, closed model preferred."""
+    levels = [a.load for a in summary.aggregates if a.workload == workload]
+    if not levels:
+        return None
+    closed = [lv for lv in levels if lv.model == "closed"]
+    return max(closed or levels, key=lambda lv: lv.sort_key)
+
+
+def sustained_step(capacity: Capacity) -> CapacityStep | None:
+    ok = [s for s in capacity.steps if s.ok]
+    exact = [s for s in ok if math.isclose(s.rate, capacity.sustained_rps)]
+    return (exact or sorted(ok, key=lambda s: s.rate))[-1] if ok else None
+
+
+def _cell(summary: Summary, cell_id: str) -> CellResult | None:
+    return next((c for c in summary.cells if c.spec.cell_id == cell_id), None) if cell_id else None
+
+
+def _ratio_of(r: Ratio) -> HeadlineRatio:
+    return HeadlineRatio(
+        workload=r.workload,
+        numerator=r.numerator,
+        denominator=r.denominator,
+        basis=r.basis,
+        load_label=r.load_label,
+        estimate=r.estimate,
+        flagged=r.flagged,
+        flag_reasons=list(r.flag_reasons),
+    )
+
+
+def headline_ratio(
+    summary: Summary, workload: str, numerator: str, denominator: str
+) -> HeadlineRatio | None:
+    """The ratio the headline quotes for one pair: capacity basis if searched, else top load."""
+    if any(c.workload == workload for c in summary.capacity):
+        for r in summary.capacity_ratios:
+            if (r.workload, r.numerator, r.denominator) == (workload, numerator, denominator):
+                return _ratio_of(r)
+    load = headline_load(summary, workload)
+    if load is None:
+        return None
+    for r in summary.ratios:
+        if (r.workload, r.numerator, r.denominator, r.load_label) == (
+            workload,
+            numerator,
+            denominator,
+            load.label,
+        ):
+            return _ratio_of(r)
+    return None
+
+
+def _denominators(summary: Summary, workload: str) -> list[str]:
+    pairs = {
+        r.denominator
+        for r in summary.ratios + summary.capacity_ratios
+        if r.workload == workload and r.numerator == summary.baseline_numerator
+    }
+    ordered = [d for d in FLASK_DENOMINATORS if d in pairs]
+    return ordered + sorted(pairs - set(ordered))
+
+
+def _capacity_row(summary: Summary, cap: Capacity) -> HeadlineRow:
+    step = sustained_step(cap)
+    cell = _cell(summary, step.cell_id) if step else None
+    p50 = cell.latency.p50 if cell else None
+    p99 = cell.latency.p99 if cell else (step.p99_ms if step else None)
+    notes = [] if step else [f"no step met the SLO (p99 <= {cap.slo_p99_ms:g} ms)"]
+    if cap.limited_by:
+        notes.append(f"limited by: {cap.limited_by}")
+    return HeadlineRow(
+        variant=cap.variant,
+        basis="capacity",
+        throughput=cap.sustained_rps,
+        throughput_ci=None,
+        load_label=f"open {step.rate:g} req/s" if step else "—",
+        p50_ms=p50,
+        p99_ms=p99,
+        valid=step is not None,
+        notes=notes,
+    )
+
+
+def _throughput_row(agg: Aggregate) -> HeadlineRow:
+    return HeadlineRow(
+        variant=agg.variant,
+        basis="throughput",
+        throughput=agg.throughput_rps.median,
+        throughput_ci=(agg.throughput_rps.ci_low, agg.throughput_rps.ci_high),
+        load_label=fmt_load(agg.load),
+        p50_ms=agg.p50_ms.median,
+        p99_ms=agg.p99_ms.median,
+        valid=agg.valid,
+        notes=list(agg.invalid_reasons),
+    )
+
+
+def workload_headline(summary: Summary, workload: str) -> WorkloadHeadline:
+    capacities = [c for c in summary.capacity if c.workload == workload]
+    load = headline_load(summary, workload)
+    basis: Basis = "capacity" if capacities else "throughput"
+    rows: list[HeadlineRow] = []
+    variants = order_variants(
+        {a.variant for a in summary.aggregates if a.workload == workload}
+        | {c.variant for c in capacities}
+    )
+    for variant in variants:
+        cap = next((c for c in capacities if c.variant == variant), None)
+        if cap is not None:
+            rows.append(_capacity_row(summary, cap))
+            continue
+        agg = next(
+            (
+                a
+                for a in summary.aggregates
+                if a.workload == workload and a.variant == variant and load and a.load == load
+            ),
+            None,
+        )
+        if agg is not None:
+            row = _throughput_row(agg)
+            if basis == "capacity":
+                row.notes.append("no capacity search: throughput at the top load level")
+            rows.append(row)
+    ratios = [
+        r
+        for d in _denominators(summary, workload)
+        if (r := headline_ratio(summary, workload, summary.baseline_numerator, d)) is not None
+    ]
+    if basis == "capacity":
+        slo = capacities[0].slo_p99_ms
+        label = f"the highest arrival rate held with p99 ≤ {slo:g} ms (capacity search)"
+        where = f"at capacity (p99 ≤ {slo:g} ms)"
+    else:
+        label = f"{fmt_load(load)}, the highest load level" if load else "—"
+        where = f"at {fmt_load(load)}" if load else ""
+    return WorkloadHeadline(workload, basis, label, rows, ratios, where)
+
+
+def headlines(run: Run) -> list[WorkloadHeadline]:
+    return [workload_headline(run.summary, w) for w in run.workloads]
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def fmt_rps(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "—"
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def fmt_ms(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "—"
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def fmt_ratio(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "—"
+    return f"{value:.2f}×"
+
+
+def fmt_ci(low: float, high: float, fmt=fmt_ratio) -> str:
+    return f"{fmt(low).rstrip('×')}–{fmt(high)}"
+
+
+def fmt_estimate_ratio(estimate: Estimate) -> str:
+    if estimate.n <= 1 and estimate.ci_low == estimate.ci_high:
+        return f"{fmt_ratio(estimate.median)} (no CI)"
+    return f"{fmt_ratio(estimate.median)} (95% CI {fmt_ci(estimate.ci_low, estimate.ci_high)})"
+
+
+def fmt_load(load: LoadLevel) -> str:
+    if load.model == "open":
+        return f"open {load.rate:g} req/s"
+    think = f", think {load.think_time_ms:g} ms" if load.think_time_ms else ""
+    return f"{load.users} users{think}"
+
+
+def fmt_bytes(value: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(value)
+
+
+def pretty_key(key: str) -> str:
+    return key.replace("_", " ").replace("-", " ")
+
+
+def fmt_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int) and abs(value) >= 10_000:
+        return f"{value:,}"
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def fmt_num(value: float) -> str:
+    """A ratio bound as people write it: 5, 6.3, 1.03 (at most two decimals, no trailing 0)."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def fmt_range(low: float | None, high: float | None) -> str:
+    if low is None and high is None:
+        return "—"
+    if low is None:
+        return f"≤ {fmt_num(high)}×"
+    if high is None:
+        return f"≥ {fmt_num(low)}×"
+    return f"{fmt_num(low)}–{fmt_num(high)}×"
+
+
+def pretty_label(summary: Summary, label: str) -> str:
+    """`closed-64u` -> `64 users`, where the run has that load level; other labels as they are."""
+    for a in summary.aggregates:
+        if a.load_label == label:
+            return fmt_load(a.load)
+    return label
+
+
+def ci_phrase(ratio: HeadlineRatio) -> str:
+    e = ratio.estimate
+    if not ratio.has_ci:
+        return "one capacity search, no CI"
+    text = f"95% CI {e.ci_low:.2f}–{e.ci_high:.2f}"
+    if e.ci_low <= 1 <= e.ci_high:
+        text += ", not distinguishable from parity"
+    return text
+
+
+def answer_sentences(run: Run, heads: list[WorkloadHeadline]) -> list[str]:
+    """One sentence per workload, the ratios in words. `**bold**` marks the figures."""
+    out = []
+    baseline = run.summary.baseline_numerator
+    for head in heads:
+        if not head.ratios:
+            continue
+        what = "the arrival rate" if head.basis == "capacity" else "the throughput"
+        parts = [
+            f"**{fmt_ratio(r.estimate.median)}** "
+            + (f"{what} of {r.denominator}" if i == 0 else f"that of {r.denominator}")
+            + f" ({ci_phrase(r)})"
+            for i, r in enumerate(head.ratios)
+        ]
+        joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+        verb = "sustained" if head.basis == "capacity" else "served"
+        line = f"**{head.workload}**, {head.where}: {baseline} {verb} {joined}"
+        if any(r.flagged for r in head.ratios):
+            line += "; flagged: an invalid cell went into these figures"
+        out.append(line + ".")
+    return out
+
+
+# ---------------------------------------------------------------- environment and method
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
+    if isinstance(value, dict) and value:
+        for key in sorted(value, key=str):
+            _flatten(f"{prefix}.{key}" if prefix else str(key), value[key], out)
+    else:
+        out[prefix] = fmt_value(value)
+
+
+def flatten_manifest(manifest: Manifest, sections: tuple[str, ...]) -> dict[str, str]:
+    """`machine.cpu_model`-style keys for the sections named, as display strings."""
+    data = manifest.model_dump(mode="json")
+    out: dict[str, str] = {}
+    for section in sections:
+        if section in data:
+            _flatten(section, data[section], out)
+    return out
+
+
+ENVIRONMENT_SECTIONS = (
+    "backend",
+    "machine",
+    "topology",
+    "cpusets",
+    "python",
+    "loadlab_version",
+    "git_sha",
+    "postgres",
+    "data",
+    "packages",
+)
+
+
+@dataclass
+class LoadModel:
+    models: list[str]
+    levels: list[str]
+    repeats: int
+    duration_s: list[float]
+    warmup_s: list[float]
+    matrix_cells: int
+    capacity_cells: int
+    randomised: Any
+    capacity: list[str]
+
+
+def load_model(run: Run) -> LoadModel:
+    matrix = [c for c in run.summary.cells if c.spec.phase == "matrix"]
+    seen: dict[str, LoadLevel] = {}
+    for c in matrix:
+        seen.setdefault(c.spec.load.label, c.spec.load)
+    levels = sorted(seen.values(), key=lambda lv: (lv.model, lv.sort_key))
+    repeats = len({c.spec.repeat for c in matrix})
+    caps = [
+        f"{c.workload} · {c.variant}: SLO p99 ≤ {c.slo_p99_ms:g} ms, errors ≤ "
+        f"{c.max_error_rate:.1%}, {len(c.steps)} steps"
+        for c in run.summary.capacity
+    ]
+    order = run.manifest.order
+    return LoadModel(
+        models=sorted({lv.model for lv in levels}),
+        levels=[fmt_load(lv) for lv in levels],
+        repeats=repeats,
+        duration_s=sorted({c.spec.duration_s for c in matrix}),
+        warmup_s=sorted({c.spec.warmup_s for c in matrix}),
+        matrix_cells=len(matrix),
+        capacity_cells=len(run.summary.cells) - len(matrix),
+        randomised=order.get("randomised", order.get("shuffled", "unknown")),
+        capacity=caps,
+    )
+
+
+@dataclass
+class ValidityReport:
+    caveats: list[str]
+    invalid_cells: list[tuple[str, list[str]]]
+    flagged_ratios: list[tuple[str, list[str]]]
+    skipped_variants: dict[str, str]
+    failed_verification: list[tuple[str, list[str]]]
+    marks: list[str]
+
+    @property
+    def clean(self) -> bool:
+        return not (
+            self.invalid_cells
+            or self.flagged_ratios
+            or self.skipped_variants
+            or self.failed_verification
+            or self.marks
+        )
+
+
+def validity(run: Run) -> ValidityReport:
+    s, m = run.summary, run.manifest
+    caveats: list[str] = []
+    for c in m.caveats + s.caveats:
+        if c not in caveats:
+            caveats.append(c)
+    marks = []
+    if not s.complete:
+        marks.append("the run is incomplete: not every cell of the matrix was measured")
+    if m.interrupted:
+        marks.append("the run was interrupted")
+    if m.git_dirty:
+        marks.append("loadlab ran from a working tree with uncommitted changes")
+    if not m.finished:
+        marks.append("the manifest records no finish time")
+    return ValidityReport(
+        caveats=caveats,
+        invalid_cells=[(c.spec.cell_id, c.validity.reasons) for c in s.cells if not c.validity.valid],
+        flagged_ratios=[
+            (f"{r.workload} {r.load_label}: {r.numerator} / {r.denominator}", r.flag_reasons)
+            for r in s.ratios + s.capacity_ratios
+            if r.flagged
+        ],
+        skipped_variants=dict(s.skipped_variants),
+        failed_verification=[(v.variant, v.failures) for v in s.verification if not v.passed],
+        marks=marks,
+    )

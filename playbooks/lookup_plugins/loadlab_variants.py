@@ -1,0 +1,59 @@
+"""Read loadlab's variant registry (loadlab/data/variants.toml) for the playbooks.
+
+The registry is the one declaration of every variant (TechEmpower-style): the local backend,
+the compose file's consistency test and the Ansible `app` role all read it, so the units on
+the nodes run exactly the registry's command lines.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: loadlab_variants
+short_description: the variants of loadlab's registry, defaults applied
+description:
+  - Returns one dictionary per variant of C(loadlab/data/variants.toml), in the registry's
+    order, each with C(name) and the registry's keys (C([defaults]) merged in), exactly as
+    C(loadlab.registry.load_registry) reads them.
+options:
+  _terms:
+    description: Path of the registry file (default: the repository's).
+    required: false
+"""
+
+EXAMPLES = r"""
+- name: Show the variants
+  ansible.builtin.debug:
+    msg: "{{ lookup('loadlab_variants', '/path/to/variants.toml', wantlist=True) }}"
+"""
+
+RETURN = r"""
+_raw:
+  description: the variants
+  type: list
+  elements: dict
+"""
+
+import tomllib
+from pathlib import Path
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+
+DEFAULT_REGISTRY = Path(__file__).resolve().parents[2] / "loadlab" / "data" / "variants.toml"
+
+
+def read_registry(path: Path) -> list[dict]:
+    raw = tomllib.loads(path.read_text())
+    defaults = raw.get("defaults", {})
+    return [
+        {"name": name, **defaults, **spec} for name, spec in raw.get("variants", {}).items()
+    ]
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        path = Path(terms[0]) if terms else DEFAULT_REGISTRY
+        try:
+            return read_registry(path)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise AnsibleLookupError(f"cannot read the variant registry {path}: {exc}") from exc

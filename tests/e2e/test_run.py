@@ -1,0 +1,156 @@
+"""A tiny `loadlab run`, as a user runs it, through to summary.json, and what it leaves."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from loadlab.results import Manifest, Summary
+from tests.e2e.conftest import REPO, Lab
+
+pytestmark = pytest.mark.slow
+
+TINY = ["--scale", "0.002", "--duration", "3", "--warmup", "1", "--users", "8", "--no-report"]
+
+
+def test_tiny_run_summarises_every_variant_and_workload(lab: Lab) -> None:
+    done = lab.run("run", *TINY)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [run_dir] = lab.run_dirs()
+    summary = Summary.model_validate_json((run_dir / "summary.json").read_text())
+    rows = {(a.variant, a.workload) for a in summary.aggregates}
+    assert rows == {
+        (v, w) for v in ("flask-sync", "flask-gevent", "fastapi-async") for w in ("json", "db-read")
+    }
+    assert all(a.throughput_rps.median > 0 for a in summary.aggregates)
+    assert {(r.denominator, r.workload) for r in summary.ratios} == {
+        (d, w) for d in ("flask-sync", "flask-gevent") for w in ("json", "db-read")
+    }
+    manifest = Manifest.model_validate_json((run_dir / "manifest.json").read_text())
+    assert manifest.data["checksum"] and manifest.data["scale"] == 0.002
+    assert manifest.data["reused"] is True  # the session's cluster was already seeded
+    for record in manifest.variants.values():
+        assert record.command and record.workers >= 1 and record.pool_size == 10
+    assert manifest.order["sequence"] == [
+        c.spec.cell_id for c in sorted(summary.cells, key=lambda c: c.spec.order)
+    ]
+    assert "fastapi-async / flask-gevent" in done.stdout
+    for cell in summary.cells:
+        cell_dir = run_dir / "cells" / cell.spec.cell_id
+        for name in (
+            "cell.json",
+            "measurement.json",
+            "latency.hdr",
+            "resources.csv",
+            "locust_stats.csv",
+        ):
+            assert (cell_dir / name).exists(), f"{cell_dir / name} missing"
+    assert lab.leftovers() == []
+
+
+def test_ctrl_c_stops_everything_and_keeps_finished_cells(lab: Lab) -> None:
+    process = subprocess.Popen(
+        lab.command("run", *TINY, "--repeats", "3"),
+        cwd=REPO,
+        env=lab.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        # interrupt in the middle of the second cell, while Locust and an app are running
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            cells = list(lab.results.glob("*/cells/*/locust-master.log"))
+            if len(cells) >= 2:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the run never reached its second cell")
+        time.sleep(1.5)
+        process.send_signal(signal.SIGINT)  # what a terminal's Ctrl-C sends
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, output
+    assert "interrupted" in output
+    assert "Traceback" not in output
+    [run_dir] = lab.run_dirs()
+    manifest = Manifest.model_validate_json((run_dir / "manifest.json").read_text())
+    assert manifest.interrupted and manifest.finished
+    summary = Summary.model_validate_json((run_dir / "summary.json").read_text())
+    assert not summary.complete
+    assert len(summary.cells) >= 1  # the first cell finished and is kept
+    assert not list(run_dir.rglob("*.tmp")), "a half-written file was left behind"
+    time.sleep(1)
+    assert lab.leftovers() == []
+
+
+def test_sigterm_is_handled_like_ctrl_c(lab: Lab) -> None:
+    process = subprocess.Popen(
+        lab.command("run", *TINY),
+        cwd=REPO,
+        env=lab.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not list(lab.results.glob("*/cells/*/locust-master.log")):
+        time.sleep(0.2)
+    process.terminate()
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    assert lab.leftovers() == []
+
+
+def test_bad_config_file_is_named_without_a_traceback(lab: Lab, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "bad.toml"
+    config.write_text('variants = ["flask-sync", "django"]\nrepeat = 2\n')
+    done = lab.run("run", "--config", str(config))
+    assert done.returncode == 2
+    assert "django" in done.stderr and "repeat: unknown key" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not lab.results.exists() or lab.run_dirs() == []
+
+
+def test_unknown_variant_on_the_command_line(lab: Lab) -> None:
+    done = lab.run("run", "--variants", "flask-sync,nope")
+    assert done.returncode == 2 and "unknown variant(s) nope" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_port_in_use_is_a_clear_error(lab: Lab) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        done = lab.run("serve", "flask-sync", "--port", str(port), "--scale", "0.002")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"port {port}" in done.stderr and "already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert lab.leftovers() == []
+
+
+def test_missing_postgres_is_a_clear_error(lab: Lab, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    done = lab.run("db", "status", LOADLAB_PG_BINDIR=str(tmp_path))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "holds no PostgreSQL server" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_summarize_rebuilds_the_same_summary(lab: Lab) -> None:
+    assert (
+        lab.run("run", *TINY, "--variants", "fastapi-async", "--workloads", "json").returncode == 0
+    )
+    [run_dir] = lab.run_dirs()
+    before = json.loads((run_dir / "summary.json").read_text())
+    assert lab.run("summarize", str(run_dir)).returncode == 0
+    assert json.loads((run_dir / "summary.json").read_text()) == before
