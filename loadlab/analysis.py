@@ -256,9 +256,9 @@ def capacity_ratios(found: list[Capacity], numerator: str = NUMERATOR) -> list[R
         if numerator not in by_variant:
             continue
         for denominator, item in sorted(by_variant.items()):
-            if denominator == numerator or not item.sustained_rps:
-                continue
             top = by_variant[numerator]
+            if denominator == numerator or not item.sustained_rps or not top.sustained_rps:
+                continue
             flags = [
                 f"{c.variant}: {c.limited_by}" for c in (top, item) if "saturated" in c.limited_by
             ]

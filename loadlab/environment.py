@@ -6,18 +6,12 @@ import os
 import platform
 import socket
 import subprocess
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import distributions
 from typing import Any
 
 import psutil
 
 from loadlab.paths import REPO_ROOT
-
-PACKAGES = [
-    "loadlab", "locust", "hdrhistogram", "flask", "gunicorn", "gevent", "greenlet", "fastapi",
-    "starlette", "uvicorn", "uvloop", "httptools", "asyncpg", "psycopg", "psycopg-binary",
-    "psycopg-pool", "pydantic", "psutil", "numpy",
-]  # fmt: skip
 
 
 def _field(path: str, prefix: str, separator: str) -> str | None:
@@ -54,13 +48,8 @@ def _os_release() -> str:
 
 
 def packages() -> dict[str, str]:
-    found = {}
-    for name in PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
+    """Every distribution installed in the environment the lab runs in."""
+    return dict(sorted((d.metadata["Name"].lower(), d.version) for d in distributions()))
 
 
 def python() -> str:

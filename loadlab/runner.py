@@ -23,13 +23,11 @@ from loadlab.paths import results_root
 from loadlab.progress import Progress, Silent
 from loadlab.results import CellResult, CellSpec, LoadLevel, Manifest, write_json_atomic
 
+MIN_CAPACITY_RATE = 5.0
+
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
-
-
-def rerun_command(config: RunConfig, config_path: str = "config.json") -> str:
-    return f"loadlab run --config {shlex.quote(config_path)}"
 
 
 def _now() -> str:
@@ -137,6 +135,8 @@ class Run:
         return result
 
     def capacity_search(self, lab: Any, variants: list[str], start_order: int) -> None:
+        """Per variant and workload: step the arrival rate up from `start_rate` until a step
+        breaks the SLO; when the very first step breaks it, step down instead until one holds."""
         search = self.config.capacity
         rng = random.Random(self.config.order_seed)
         pairs = [(v, w) for w in search.workloads for v in variants]
@@ -144,10 +144,8 @@ class Run:
         order = start_order
         for variant, workload in pairs:
             with lab.serve(variant) as served:
-                rate = search.start_rate
+                rate, direction = search.start_rate, 0
                 for step in range(search.max_steps):
-                    if rate > search.max_rate:
-                        break
                     order += 1
                     load = LoadLevel(model="open", users=search.users, rate=round(rate, 1))
                     spec = CellSpec(
@@ -164,9 +162,12 @@ class Run:
                     self.progress.phase(f"capacity search {variant} {workload}: step {step + 1}")
                     result = self.run_cell(lab, spec, served, step + 1, search.max_steps)
                     ok, _ = step_verdict(result, search.slo_p99_ms, search.max_error_rate)
-                    if not ok:
+                    direction = direction or (1 if ok else -1)
+                    if ok != (direction > 0):
                         break
-                    rate *= search.growth
+                    rate = rate * search.growth if direction > 0 else rate / search.growth
+                    if rate > search.max_rate or rate < MIN_CAPACITY_RATE:
+                        break
 
     def execute(self) -> Path:
         interrupted = False

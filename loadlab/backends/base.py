@@ -6,6 +6,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
+from loadlab.progress import Progress
 from loadlab.results import CellSpec, VariantRecord
 
 
@@ -33,6 +34,6 @@ class Lab(Protocol):
 
     def serve(self, variant: str) -> AbstractContextManager[Served]: ...
 
-    def run_cell(self, spec: CellSpec, served: Served, cell_dir: Path) -> None:
+    def run_cell(self, spec: CellSpec, served: Served, cell_dir: Path, progress: Progress) -> None:
         """Drive one cell; leave measurement.json, resources.csv and Locust's CSVs in cell_dir."""
         ...

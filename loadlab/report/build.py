@@ -137,11 +137,12 @@ def _cpu_summary(run: Run) -> str:
 
 def _environment(run: Run) -> list[tuple[str, list[tuple[str, str]]]]:
     m = run.manifest
-    machine = [(pretty_key(k), fmt_value(v)) for k, v in m.machine.items()]
-    machine = [
-        (k, fmt_bytes(float(m.machine[raw])) if "bytes" in raw and isinstance(m.machine[raw], int | float) else v)
-        for (k, v), raw in zip(machine, m.machine, strict=True)
-    ]
+    machine = []
+    for key, value in m.machine.items():
+        if key.endswith("_bytes") and isinstance(value, int | float):
+            machine.append((pretty_key(key.removesuffix("_bytes")), fmt_bytes(float(value))))
+        else:
+            machine.append((pretty_key(key), fmt_value(value)))
     run_rows = [
         ("run id", m.run_id),
         ("backend", m.backend),

@@ -182,6 +182,17 @@ def _ratio_axis(ax, values: list[float], axis: str = "x") -> None:
             ax.yaxis.set_major_formatter(fmt)
 
 
+LOG_TICKS = [k * 10.0**e for e in range(-3, 7) for k in (1, 2, 5)]
+
+
+def _log_ms(ax) -> None:
+    """Log scale labelled 1, 2, 5, 10, 20, 50 ... (no 10^x notation, no minor labels)."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(FixedLocator(LOG_TICKS))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
 def _thousands(ax, axis: str = "y") -> None:
     fmt = FuncFormatter(lambda v, _: f"{v:,.0f}")
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
@@ -249,7 +260,10 @@ def headline_chart(items: list[tuple[Run, list[WorkloadHeadline]]]) -> Chart | N
                 )
                 values += [e.ci_low, e.ci_high, e.median]
         ax.axvline(1.0, color=INK, linewidth=1, linestyle=(0, (3, 3)))
-        ax.text(1.0, len(rows) - 0.35, " parity", color=MUTED, fontsize=8, va="bottom")
+        ax.annotate(
+            "parity", (1.0, 0), xycoords=("data", "axes fraction"), xytext=(4, 4),
+            textcoords="offset points", color=MUTED, fontsize=8,
+        )
         _ratio_axis(ax, values, "x")
         low, high = ax.get_xlim()
         if ax.get_xscale() == "log":
@@ -263,7 +277,7 @@ def headline_chart(items: list[tuple[Run, list[WorkloadHeadline]]]) -> Chart | N
         ax.tick_params(axis="y", length=0)
         ax.set_xlabel("FastAPI throughput ÷ Flask throughput (median, 95% CI)")
         numerators = sorted({n for _, n, _ in rows})
-        ax.set_title(f"How many times Flask's throughput {' / '.join(numerators)} sustains")
+        ax.set_title(f"{' / '.join(numerators)} throughput as a multiple of Flask's")
         if multi:
             handles = [
                 matplotlib.lines.Line2D(
@@ -397,14 +411,13 @@ def capacity_chart(run: Run, slug: str) -> Chart | None:
             _thousands(left)
             left.set_ylabel("achieved requests/s")
             left.set_title(f"{workload}: achieved against offered rate")
-            right.set_yscale("log")
-            right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            _log_ms(right)
             right.set_ylabel("p99 latency (ms, log)")
             right.set_title(f"{workload}: p99 against offered rate")
             right.set_xlim(0, top * 1.08)
             if slo:
                 right.axhline(slo, color="#cf222e", linewidth=1, linestyle=(0, (4, 2)))
-                right.text(top * 1.07, slo, f"SLO {slo:g} ms ", color="#cf222e", fontsize=8, ha="right", va="bottom")
+                right.text(top * 0.02, slo, f" SLO {slo:g} ms", color="#cf222e", fontsize=8, ha="left", va="bottom")
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside upper center", ncols=max(1, len(labels)))
         svg = render(fig)
@@ -460,7 +473,7 @@ def latency_chart(run: Run, slug: str) -> Chart | None:
         axes = fig.subplots(nrows, ncols, squeeze=False)
         for ax in axes.flat[len(panels) :]:
             ax.set_visible(False)
-        top_x = 3.0
+        top_x = 1.0
         for ax, (workload, label, groups) in zip(axes.flat, panels, strict=False):
             for variant in [v for v in run.variants if v in groups]:
                 cells = groups[variant]
@@ -484,11 +497,11 @@ def latency_chart(run: Run, slug: str) -> Chart | None:
                     ]
                     xs = [_x_of(q) for q, _ in PERCENTILES]
                     ax.plot(xs, ys, color=color, marker="o", label=variant)
+                    top_x = max(top_x, xs[-1])
                     sources.add("stats")
-            ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ticks = [0, _x_of(50), 1, 2, 3, 4, 5]
-            names = ["0%", "50%", "90%", "99%", "99.9%", "99.99%", "99.999%"]
+            _log_ms(ax)
+            ticks = [_x_of(50), 1, 2, 3, 4, 5]
+            names = ["p50", "p90", "p99", "p99.9", "p99.99", "p99.999"]
             keep = [(t, n) for t, n in zip(ticks, names, strict=True) if t <= top_x + 1e-9]
             ax.xaxis.set_major_locator(FixedLocator([t for t, _ in keep]))
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, pos, keep=keep: keep[pos][1] if pos is not None and pos < len(keep) else ""))
@@ -653,9 +666,6 @@ def cpu_charts(run: Run, slug: str) -> list[Chart]:
                 ax.set_xlabel("seconds", fontsize=8)
             names = sorted(components, key=component_rank)
             fig.legend([components[n] for n in names], names, loc="outside upper center", ncols=len(names))
-            fig.suptitle(
-                f"{workload}: CPU per component (% of one core), warm-up shaded", fontsize=10, fontweight="bold", x=0.01, ha="left"
-            )
             svg = render(fig)
         charts.append(
             Chart(

@@ -121,7 +121,7 @@ def spectrum(hist: HdrHistogram, unit_ms: float, points: int = 80) -> tuple[list
     total = hist.get_total_count()
     if total <= 0:
         return [], []
-    top = min(5.0, max(1.0, math.log10(total)))
+    top = float(min(5, max(1, math.floor(math.log10(total)))))
     xs, ys = [], []
     for i in range(points + 1):
         x = top * i / points

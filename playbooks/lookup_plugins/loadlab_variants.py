@@ -16,7 +16,7 @@ description:
     C(loadlab.registry.load_registry) reads them.
 options:
   _terms:
-    description: Path of the registry file (default: the repository's).
+    description: Path of the registry file; the repository's own by default.
     required: false
 """
 

@@ -137,7 +137,9 @@ class Chromium:
                 return message
         raise TimeoutError(event)
 
-    def visit(self, path: Path, width: int = 1280, full_page: bool = True) -> PageVisit:
+    def visit(
+        self, path: Path, width: int = 1280, full_page: bool = True, open_details: bool = False
+    ) -> PageVisit:
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable")
         self.call(
@@ -146,8 +148,12 @@ class Chromium:
         self.events.clear()
         self.call("Page.navigate", url=Path(path).resolve().as_uri())
         self.wait_for("Page.loadEventFired")
+        if open_details:
+            self.call(
+                "Runtime.evaluate",
+                expression="document.querySelectorAll('details').forEach(d => d.open = true)",
+            )
         time.sleep(0.3)  # let layout settle and late console messages arrive
-        self.call("Runtime.evaluate", expression="1")
         charts = self.call(
             "Runtime.evaluate",
             returnByValue=True,

@@ -1,0 +1,1 @@
+"""FastAPI + asyncpg variant (fastapi-async on uvicorn workers)."""
