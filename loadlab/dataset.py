@@ -34,10 +34,13 @@ def ensure_seeded(
             "seeded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         cluster.record_seed(recorded)
+    current = seeding.data_checksum(cluster.dsn()) if reuse else recorded["checksum"]
     return {
         **recorded,
         "users": seeding.users_for_scale(scale),
         "reused": reuse,
+        "checksum_at_start": current,
+        "modified_since_seed": current != recorded["checksum"],
     }
 
 

@@ -177,6 +177,12 @@ class Run:
                 self.manifest.postgres = lab.postgres
                 self.manifest.topology = lab.topology
                 self.manifest.caveats.extend(lab.caveats)
+                if lab.data.get("modified_since_seed"):
+                    self.manifest.caveats.append(
+                        "the reused data set differs from the freshly seeded one (checksum "
+                        f"{lab.data['checksum_at_start'][:12]} vs {lab.data['checksum'][:12]}): "
+                        "earlier /updates or orders changed rows; `loadlab db seed --force` restores it"
+                    )
                 self.save_manifest()
                 variants = self.verify(lab) if self.config.verify else list(self.config.variants)
                 self.save_manifest()

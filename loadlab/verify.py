@@ -117,23 +117,35 @@ def check_statements(evidence: Evidence, base_url: str, admin_dsn: str, burst: B
 
 
 def check_updates(evidence: Evidence, base_url: str, dsn: str) -> None:
-    status, body = fetch(base_url + "/updates?queries=5")
-    if status != 200 or not isinstance(body, list):
-        evidence.failures.append(f"/updates?queries=5 answered {status}")
-        evidence.checks["updates persist"] = "FAIL"
-        return
+    """/updates must persist what it returns; the rows are then put back as seeded, so that
+    verifying never changes the data set the benchmark runs on."""
     with psycopg.connect(dsn) as conn:
-        stored = dict(
-            conn.execute(
-                "SELECT id, randomnumber FROM world WHERE id = ANY(%s)", [[r["id"] for r in body]]
-            ).fetchall()
-        )
-    lost = [r["id"] for r in body if stored.get(r["id"]) != r["randomNumber"]]
-    if lost:
-        evidence.failures.append(f"/updates did not persist rows {lost}")
-        evidence.checks["updates persist"] = "FAIL"
-    else:
-        evidence.checks["updates persist"] = "ok"
+        original = dict(conn.execute("SELECT id, randomnumber FROM world").fetchall())
+    status, body = fetch(base_url + "/updates?queries=5")
+    try:
+        if status != 200 or not isinstance(body, list):
+            evidence.failures.append(f"/updates?queries=5 answered {status}")
+            evidence.checks["updates persist"] = "FAIL"
+            return
+        with psycopg.connect(dsn) as conn:
+            stored = dict(
+                conn.execute(
+                    "SELECT id, randomnumber FROM world WHERE id = ANY(%s)",
+                    [[r["id"] for r in body]],
+                ).fetchall()
+            )
+        lost = [r["id"] for r in body if stored.get(r["id"]) != r["randomNumber"]]
+        if lost:
+            evidence.failures.append(f"/updates did not persist rows {lost}")
+            evidence.checks["updates persist"] = "FAIL"
+        else:
+            evidence.checks["updates persist"] = "ok"
+    finally:
+        with psycopg.connect(dsn) as conn:
+            changed = dict(conn.execute("SELECT id, randomnumber FROM world").fetchall())
+            restore = [(original[i], i) for i, value in changed.items() if original.get(i) != value]
+            with conn.cursor() as cursor:
+                cursor.executemany("UPDATE world SET randomnumber = %s WHERE id = %s", restore)
 
 
 def judge(evidence: list[Evidence]) -> list[VerificationResult]:
