@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Build the base image the Dockerfiles start FROM, for machines that cannot pull from a registry.
 #
-#   infra/docker/base-image.sh [--force]
+#   infra/docker/base-image.sh [--force] [--no-pull]
 #
-# Makes a Debian bookworm root filesystem with `debootstrap --variant=minbase`, trims it the
+# Where a registry answers, pulls the image (unless --no-pull). Otherwise makes a Debian
+# bookworm root filesystem with `debootstrap --variant=minbase`, trims it the
 # way the official slim image is trimmed, and loads it with `docker import` under the tag the
 # Dockerfiles use (LOADLAB_BASE_IMAGE, default debian:bookworm-slim), so the Dockerfiles stay
 # exactly what a user with registry access builds. Does nothing when the tag already exists
@@ -18,10 +19,24 @@ SECURITY_MIRROR=${LOADLAB_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-s
 say() { printf 'base-image.sh: %s\n' "$*" >&2; }
 
 force=0
-[[ ${1:-} == --force ]] && force=1
+pull=1
+for arg in "$@"; do
+    case $arg in
+    --force) force=1 ;;
+    --no-pull) pull=0 ;;
+    *)
+        echo "usage: $0 [--force] [--no-pull]" >&2
+        exit 2
+        ;;
+    esac
+done
 
 if ((!force)) && docker image inspect "$TAG" >/dev/null 2>&1; then
     say "$TAG already present; nothing to do (--force rebuilds it)"
+    exit 0
+fi
+if ((pull && !force)) && timeout 300 docker pull -q "$TAG" >/dev/null 2>&1; then
+    say "pulled $TAG"
     exit 0
 fi
 if [[ $(id -u) != 0 ]]; then

@@ -131,15 +131,17 @@ def _stop_group(proc: subprocess.Popen[str]) -> None:
 
 @contextlib.contextmanager
 def _uninterruptible() -> Iterator[None]:
-    """Teardown must finish: a second Ctrl-C during `down` is ignored (main thread only)."""
+    """Teardown must finish: Ctrl-C (or SIGTERM) during it is ignored. Every command in it
+    has a time limit, so it cannot hang for good. Main thread only (signals live there)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # --------------------------------------------------------------------------------- tools
@@ -971,22 +973,18 @@ def read_seed_marker(dsn: str) -> dict[str, Any]:
 
 
 def postgres_facts(dsn: str) -> dict[str, Any]:
+    """The server's version and the benchmark settings as it reports them (e.g. 512MB)."""
     import psycopg
 
     from loadlab.postgres import BENCHMARK_SETTINGS
 
     names = [*BENCHMARK_SETTINGS, "fsync", "synchronous_commit", "server_version"]
     with psycopg.connect(dsn) as conn:
-        version = conn.execute("SHOW server_version").fetchone()
         rows = conn.execute(
-            "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s)", [names]
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)", [names]
         ).fetchall()
-    return {
-        "version": str(version[0]) if version else "",
-        "settings": {
-            name: f"{setting}{unit or ''}" if unit else setting for name, setting, unit in rows
-        },
-    }
+    settings = {str(name): str(value) for name, value in rows}
+    return {"version": settings.get("server_version", ""), "settings": settings}
 
 
 # --------------------------------------------------------------------------------- the Lab

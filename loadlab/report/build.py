@@ -25,6 +25,7 @@ from loadlab.report.compare import Comparison, compare_runs
 from loadlab.report.runs import Run, load_runs
 from loadlab.report.tables import (
     ENVIRONMENT_SECTIONS,
+    KEY_PACKAGES,
     LoadModel,
     ValidityReport,
     WorkloadHeadline,
@@ -38,6 +39,7 @@ from loadlab.report.tables import (
     fmt_rps,
     fmt_value,
     headlines,
+    key_packages,
     load_model,
     pretty_key,
     validity,
@@ -153,12 +155,18 @@ def _environment(run: Run) -> list[tuple[str, list[tuple[str, str]]]]:
          + (" (uncommitted changes)" if m.git_dirty else "")),
         ("python", m.python or "—"),
     ]
-    topology = [(pretty_key(k), fmt_value(v)) for k, v in m.topology.items()]
+    invocation = getattr(m, "invocation", None) or (m.model_extra or {}).get("invocation")
+    if invocation:
+        run_rows.append(("invoked as", str(invocation)))
+    topology = [
+        (pretty_key(k.removeprefix("topology.")), v)
+        for k, v in flatten_manifest(m, ("topology",)).items()
+    ]
     topology += [(f"cpuset {k}", v) for k, v in m.cpusets.items()]
     postgres = list(flatten_manifest(m, ("postgres",)).items())
     postgres = [(k.removeprefix("postgres.").removeprefix("settings."), v) for k, v in postgres]
     data = [(pretty_key(k.removeprefix("data.")), v) for k, v in flatten_manifest(m, ("data",)).items()]
-    packages = sorted(m.packages.items())
+    packages = key_packages(m.packages)
     sections = [
         ("Run", run_rows),
         ("Machine", machine),
@@ -170,15 +178,34 @@ def _environment(run: Run) -> list[tuple[str, list[tuple[str, str]]]]:
     return [(title, rows) for title, rows in sections if rows]
 
 
+def _shown_path(path: Path) -> str:
+    """A path as a user types it: relative to the working directory when it lies below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def rerun_command(run: Run, report_ref: str, data_path: str) -> str:
+    """The manifest's command, pointed at this report's copy of the run's files."""
+    here = f"{report_ref}/" + ("" if data_path == "." else f"{data_path}/")
+    return run.manifest.command.replace(f"results/{run.run_id}/", here)
+
+
 def _side_by_side(runs: Sequence[Run]) -> list[tuple[str, list[str], bool]]:
+    """Every environment field of the runs, one column each; other packages only if they differ."""
     flat = [flatten_manifest(r.manifest, ENVIRONMENT_SECTIONS) for r in runs]
     keys: list[str] = []
     for f in flat:
         keys += [k for k in f if k not in keys]
+    key_names = {f"packages.{name}" for name in KEY_PACKAGES}
     rows = []
     for k in keys:
         values = [f.get(k, "—") for f in flat]
-        rows.append((k, values, len(set(values)) > 1))
+        differs = len(set(values)) > 1
+        if k.startswith("packages.") and k.lower() not in key_names and not differs:
+            continue
+        rows.append((k, values, differs))
     return rows
 
 
@@ -218,10 +245,10 @@ def _assemble(runs: list[Run], claims: list[Claim]) -> list[RunView]:
 
 
 def _copy_raw(run: Run, dest: Path) -> None:
-    """manifest.json, summary.json and each cell's small raw files (not the logs)."""
+    """The run's top-level JSON files and each cell's small raw files (not the logs)."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("manifest.json", "summary.json"):
-        shutil.copyfile(run.path / name, dest / name)
+    for f in sorted(run.path.glob("*.json")):  # manifest, summary, config, verification
+        shutil.copyfile(f, dest / f.name)
     cells = run.path / "cells"
     if not cells.is_dir():
         return
@@ -269,7 +296,7 @@ def _title(views: list[RunView], kind: ReportKind) -> str:
         return f"Re-run of {views[0].run.run_id}"
     if len(views) == 1:
         return "FastAPI vs Flask on PostgreSQL"
-    return "FastAPI vs Flask on PostgreSQL: " + " vs ".join(v.label for v in views)
+    return f"FastAPI vs Flask on PostgreSQL: {len(views)} runs side by side"
 
 
 def build_report(
@@ -318,6 +345,7 @@ def build_report(
         ],
         answer=views[0].answer,
     )
+    report_ref = _shown_path(Path(out_root) / name)
     context: dict[str, Any] = {
         "meta": meta,
         "title": title,
@@ -329,6 +357,8 @@ def build_report(
         "side_by_side": _side_by_side(runs) if len(runs) > 1 else [],
         "claims": claims,
         "cpu_summary": {v.slug: _cpu_summary(v.run) for v in views},
+        "report_ref": report_ref,
+        "rerun": {v.slug: rerun_command(v.run, report_ref, v.data_path) for v in views},
         "hosts": {v.slug: _host(v.run) for v in views},
         "version": __version__,
         "color": ch.variant_color,

@@ -232,6 +232,13 @@ def headline_chart(items: list[tuple[Run, list[WorkloadHeadline]]]) -> Chart | N
                 e = ratio.estimate
                 offset = (0.5 - (j + 0.5) / len(items)) * band if multi else 0.0
                 yy = y + offset
+                if not (0 < e.median < math.inf):
+                    ax.annotate(
+                        f"{fmt_ratio(e.median)}: not a usable ratio (a variant sustained nothing)",
+                        (0.01, yy), xycoords=("axes fraction", "data"), va="center",
+                        fontsize=8.5, color=MUTED,
+                    )
+                    continue
                 color = variant_color(denominator)
                 ax.plot(
                     [e.ci_low, e.ci_high], [yy, yy], color=color, linewidth=2.4, solid_capstyle="round"
@@ -277,7 +284,9 @@ def headline_chart(items: list[tuple[Run, list[WorkloadHeadline]]]) -> Chart | N
         ax.tick_params(axis="y", length=0)
         ax.set_xlabel("FastAPI throughput ÷ Flask throughput (median, 95% CI)")
         numerators = sorted({n for _, n, _ in rows})
-        ax.set_title(f"{' / '.join(numerators)} throughput as a multiple of Flask's")
+        ax.set_title(
+            f"{' / '.join(numerators)} throughput as a multiple of Flask's", pad=24 if multi else 8
+        )
         if multi:
             handles = [
                 matplotlib.lines.Line2D(
@@ -286,7 +295,7 @@ def headline_chart(items: list[tuple[Run, list[WorkloadHeadline]]]) -> Chart | N
                 )
                 for j, (run, _) in enumerate(items)
             ]
-            ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.06), ncols=len(items))
+            ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(items))
         svg = render(fig)
     caption = (
         "Each point is the median ratio across repeats; the bar is its 95% bootstrap confidence "

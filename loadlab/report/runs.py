@@ -40,22 +40,16 @@ class Run:
 
     @property
     def workloads(self) -> list[str]:
-        names: list[str] = []
+        """Workloads with results, in the order the run's config lists them."""
         configured = self.manifest.config.get("workloads")
-        if isinstance(configured, list):
-            names = [str(w) for w in configured]
-        for source in (
-            [a.workload for a in self.summary.aggregates],
-            [c.workload for c in self.summary.capacity],
-            [c.spec.workload for c in self.summary.cells],
-        ):
-            names += [w for w in source if w not in names]
-        present = (
-            {a.workload for a in self.summary.aggregates}
-            | {c.workload for c in self.summary.capacity}
-            | {c.spec.workload for c in self.summary.cells}
+        names = [str(w) for w in configured] if isinstance(configured, list) else []
+        found = (
+            [a.workload for a in self.summary.aggregates]
+            + [c.workload for c in self.summary.capacity]
+            + [c.spec.workload for c in self.summary.cells]
         )
-        return [w for w in names if w in present]
+        present = set(found)
+        return [w for w in dict.fromkeys(names + found) if w in present]
 
 
 def order_variants(names: set[str] | Sequence[str]) -> list[str]:

@@ -46,6 +46,13 @@ class HeadlineRow:
     valid: bool = True
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def flag(self) -> str:
+        """A few words for the table when the row is not valid; `notes` has the reasons."""
+        if self.valid:
+            return ""
+        return "no rate met the SLO" if self.basis == "capacity" else "invalid cell"
+
 
 @dataclass
 class HeadlineRatio:
@@ -62,6 +69,13 @@ class HeadlineRatio:
     def has_ci(self) -> bool:
         e = self.estimate
         return e.n > 1 or e.ci_low != e.ci_high
+
+    @property
+    def ci_text(self) -> str:
+        e = self.estimate
+        if self.has_ci:
+            return f"95% CI {e.ci_low:.2f}–{e.ci_high:.2f}"
+        return "one capacity search, no CI" if self.basis == "capacity" else "one repeat, no CI"
 
 
 @dataclass
@@ -173,7 +187,11 @@ def _throughput_row(agg: Aggregate) -> HeadlineRow:
         variant=agg.variant,
         basis="throughput",
         throughput=agg.throughput_rps.median,
-        throughput_ci=(agg.throughput_rps.ci_low, agg.throughput_rps.ci_high),
+        throughput_ci=(
+            (agg.throughput_rps.ci_low, agg.throughput_rps.ci_high)
+            if agg.throughput_rps.ci_low != agg.throughput_rps.ci_high
+            else None
+        ),
         load_label=fmt_load(agg.load),
         p50_ms=agg.p50_ms.median,
         p99_ms=agg.p99_ms.median,
@@ -287,8 +305,6 @@ def fmt_value(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:g}"
-    if isinstance(value, int) and abs(value) >= 10_000:
-        return f"{value:,}"
     if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
         return ", ".join(str(v) for v in value)
     if isinstance(value, dict | list):
@@ -321,9 +337,9 @@ def pretty_label(summary: Summary, label: str) -> str:
 
 def ci_phrase(ratio: HeadlineRatio) -> str:
     e = ratio.estimate
+    text = ratio.ci_text
     if not ratio.has_ci:
-        return "one capacity search, no CI"
-    text = f"95% CI {e.ci_low:.2f}–{e.ci_high:.2f}"
+        return text
     if e.ci_low <= 1 <= e.ci_high:
         text += ", not distinguishable from parity"
     return text
@@ -359,6 +375,8 @@ def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
     if isinstance(value, dict) and value:
         for key in sorted(value, key=str):
             _flatten(f"{prefix}.{key}" if prefix else str(key), value[key], out)
+    elif prefix.endswith("_bytes") and isinstance(value, int | float) and not isinstance(value, bool):
+        out[prefix] = fmt_bytes(float(value))
     else:
         out[prefix] = fmt_value(value)
 
@@ -371,6 +389,34 @@ def flatten_manifest(manifest: Manifest, sections: tuple[str, ...]) -> dict[str,
         if section in data:
             _flatten(section, data[section], out)
     return out
+
+
+# The packages that decide the result; a manifest lists every installed distribution.
+KEY_PACKAGES = [
+    "flask",
+    "werkzeug",
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "gunicorn",
+    "gevent",
+    "greenlet",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "asyncpg",
+    "psycopg",
+    "psycopg-binary",
+    "psycopg-c",
+    "psycopg-pool",
+    "locust",
+    "hdrhistogram",
+]
+
+
+def key_packages(packages: dict[str, str]) -> list[tuple[str, str]]:
+    lowered = {k.lower(): (k, v) for k, v in packages.items()}
+    return [lowered[name] for name in KEY_PACKAGES if name in lowered]
 
 
 ENVIRONMENT_SECTIONS = (
@@ -396,8 +442,9 @@ class LoadModel:
     warmup_s: list[float]
     matrix_cells: int
     capacity_cells: int
-    randomised: Any
+    order: str
     capacity: list[str]
+    generator: str
 
 
 def load_model(run: Run) -> LoadModel:
@@ -413,7 +460,16 @@ def load_model(run: Run) -> LoadModel:
         for c in run.summary.capacity
     ]
     order = run.manifest.order
+    design = str(order.get("design") or ("randomised" if order.get("randomised") else "as recorded"))
+    if order.get("seed") is not None:
+        design += f" (seed {order['seed']})"
+    topology, config = run.manifest.topology, run.manifest.config
+    workers = topology.get("locust_workers") or config.get("locust_workers")
+    generator = "Locust, distributed" + (f": master + {workers} workers" if workers else "")
+    if isinstance(topology.get("locust"), str):
+        generator += f" ({topology['locust']})"
     return LoadModel(
+        generator=generator,
         models=sorted({lv.model for lv in levels}),
         levels=[fmt_load(lv) for lv in levels],
         repeats=repeats,
@@ -421,7 +477,7 @@ def load_model(run: Run) -> LoadModel:
         warmup_s=sorted({c.spec.warmup_s for c in matrix}),
         matrix_cells=len(matrix),
         capacity_cells=len(run.summary.cells) - len(matrix),
-        randomised=order.get("randomised", order.get("shuffled", "unknown")),
+        order=design,
         capacity=caps,
     )
 

@@ -1,0 +1,84 @@
+from loadlab.analysis import capacity, capacity_ratios, component_usage
+from loadlab.config import RunConfig
+from loadlab.results import CellResult, CellSpec, Latency, LoadLevel, Validity
+
+
+def step(variant: str, rate: float, achieved: float, p99: float, errors: int = 0) -> CellResult:
+    load = LoadLevel(model="open", users=64, rate=rate)
+    return CellResult(
+        spec=CellSpec(
+            cell_id=f"{variant}-{rate}",
+            order=1,
+            variant=variant,
+            workload="db-read",
+            load=load,
+            repeat=1,
+            duration_s=10,
+            warmup_s=2,
+            phase="capacity",
+        ),
+        requests=int(achieved * 10),
+        errors=errors,
+        error_rate=errors / (achieved * 10),
+        measured_s=10,
+        throughput_rps=achieved,
+        target_rate=rate,
+        rate_held=achieved >= rate * 0.95,
+        latency=Latency(count=int(achieved * 10), p99=p99),
+        validity=Validity(),
+    )
+
+
+def test_capacity_is_the_last_rate_held_within_the_slo() -> None:
+    config = RunConfig(capacity={"enabled": True, "slo_p99_ms": 100})
+    cells = [
+        step("flask-sync", 200, 199, 20),
+        step("flask-sync", 400, 398, 60),
+        step("flask-sync", 800, 610, 2500),  # not held, p99 explodes
+        step("fastapi-async", 200, 200, 15),
+        step("fastapi-async", 400, 399, 40),
+        step("fastapi-async", 800, 790, 90),
+        step("fastapi-async", 1600, 1590, 400),
+    ]
+    found = {c.variant: c for c in capacity(cells, config)}
+    assert found["flask-sync"].sustained_rps == 398
+    assert "800" in found["flask-sync"].limited_by and "SLO" in found["flask-sync"].limited_by
+    assert found["fastapi-async"].sustained_rps == 790
+    [ratio] = capacity_ratios(list(found.values()))
+    assert ratio.basis == "capacity"
+    assert abs(ratio.estimate.median - 790 / 398) < 1e-9
+
+
+def test_a_step_over_the_error_limit_ends_the_search() -> None:
+    config = RunConfig(capacity={"enabled": True, "slo_p99_ms": 100, "max_error_rate": 0.01})
+    cells = [step("flask-gevent", 200, 200, 10), step("flask-gevent", 400, 400, 10, errors=100)]
+    [found] = capacity(cells, config)
+    assert found.sustained_rps == 200 and "error rate" in found.limited_by
+
+
+def test_a_search_that_stepped_down_reports_the_highest_rate_that_held() -> None:
+    config = RunConfig(capacity={"enabled": True, "slo_p99_ms": 100})
+    cells = [
+        step("flask-sync", 200, 150, 900),
+        step("flask-sync", 133.3, 130, 300),
+        step("flask-sync", 88.9, 88, 40),
+    ]
+    [found] = capacity(cells, config)
+    assert found.sustained_rps == 88
+
+
+def test_component_usage_sums_processes_per_sample(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "resources.csv"
+    path.write_text(
+        "time,component,pid,cpu_percent,rss_bytes\n"
+        "10.0,app,1,50,100\n10.0,app,2,30,100\n"
+        "10.5,app,1,70,100\n10.5,app,2,10,100\n"
+        "10.5,locust-worker,3,95,50\n11.0,locust-worker,3,99,50\n"
+        "99.0,app,1,100,100\n"  # outside the measured window
+    )
+    usage = component_usage(path, start=9.9, stop=11.0)
+    assert usage["app"].cpu_mean_percent == 80.0
+    assert usage["app"].cpu_max_percent == 80.0
+    assert usage["app"].rss_max_bytes == 200
+    assert usage["app"].busiest_process_cpu_mean_percent == 60.0
+    assert usage["locust-worker"].busiest_process_cpu_mean_percent == 97.0
