@@ -1,7 +1,8 @@
 """The ansible backend: the same matrix on separate machines, driven by `playbooks/bench.yml`.
 
 `loadlab run --backend ansible -i INVENTORY` calls `run_ansible`, which runs the playbook with
-the run's configuration as extra vars and returns the results folder. The playbook calls back
+the run's configuration as extra vars and returns the results folder (LOADLAB_ANSIBLE_ARGS
+adds arguments to ansible-playbook, e.g. `--limit` or `--ask-vault-pass`). The playbook calls back
 into this module for what is easier in Python than in YAML, as `python -m
 loadlab.backends.ansible COMMAND`:
 
@@ -81,8 +82,15 @@ def run_ansible(
     from loadlab.paths import results_root as default_root
     from loadlab.runner import new_run_id
 
+    if config.capacity.enabled:
+        raise LabError(
+            "the ansible backend runs the matrix only, not the capacity search",
+            hint="run without --capacity, or search capacity with the local or compose backend",
+        )
     root = (results_root or default_root()).resolve()
     run_id = new_run_id()
+    # e.g. "--limit ... -e loadlab_source_dir=... --ask-vault-pass"
+    extra_args = [*shlex.split(os.environ.get("LOADLAB_ANSIBLE_ARGS", "")), *(extra_args or [])]
     with tempfile.TemporaryDirectory(prefix="loadlab-bench-") as tmp:
         vars_file = Path(tmp) / "bench-vars.json"
         vars_file.write_text(
@@ -95,7 +103,7 @@ def run_ansible(
                 }
             )
         )
-        command = [*bench_command(config, root, run_id, vars_file), *(extra_args or [])]
+        command = [*bench_command(config, root, run_id, vars_file), *extra_args]
         env = {**os.environ, "ANSIBLE_CONFIG": str(PLAYBOOKS / "ansible.cfg")}
         done = subprocess.run(command, cwd=PLAYBOOKS, env=env, check=False)
     run_dir = root / run_id
@@ -299,15 +307,11 @@ def finish(args: argparse.Namespace) -> None:
         "locust_workers": sum(int(n.get("locust_workers", 0)) for n in nodes.values()),
         "database": facts["groups"]["db"][0],
     }
-    hosts_shared = {n.get("machine", {}).get("hostname") for n in nodes.values()}
-    virtual = {n.get("virtualization") for n in nodes.values()}
-    if "systemd-nspawn" in virtual:
+    if facts.get("testbed"):
         manifest.caveats.append(
-            "the nodes are systemd-nspawn containers on one machine (the local test bed): they "
+            "the nodes are containers of the local test bed (infra/testbed) on one machine: they "
             "share its cores, so the figures prove the pipeline, not the frameworks' speed"
         )
-    elif len(hosts_shared) < len(nodes):
-        manifest.caveats.append("some inventory hosts are the same machine")
     if not manifest.config.get("verify", True) or not facts.get("verified", False):
         manifest.caveats.append(
             "the ansible backend does not run the pre-measurement verification; run "
@@ -350,13 +354,10 @@ def pg_facts(args: argparse.Namespace) -> None:
     with psycopg.connect(args.dsn) as conn:
         version = conn.execute("SELECT version()").fetchone()
         rows = conn.execute(
-            "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s)", (PG_SETTINGS,)
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
+            (PG_SETTINGS,),
         ).fetchall()
-    settings = {name: f"{setting}{unit or ''}" if unit and unit[0].isalpha() else str(setting)
-                for name, setting, unit in rows}  # fmt: skip
-    _print_json(
-        {"version": version[0] if version else "", "settings": dict(sorted(settings.items()))}
-    )
+    _print_json({"version": version[0] if version else "", "settings": dict(sorted(rows))})
 
 
 def pgstats_snapshot(args: argparse.Namespace) -> None:

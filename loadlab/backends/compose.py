@@ -587,7 +587,6 @@ class ComposeStack:
         self.engine = ""
         self.compose_version = ""
         self.build_seconds: float | None = None
-        self.images: dict[str, str] = {}
         self.active: ComposeVariant | None = None
         self._entered = False
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "COMPOSE_"))}
@@ -692,6 +691,7 @@ class ComposeStack:
         ca_bundle = os.environ.get("LOADLAB_BUILD_CA_BUNDLE", "").strip()
         if ca_bundle and not Path(ca_bundle).is_file():
             raise LabError(f"LOADLAB_BUILD_CA_BUNDLE={ca_bundle} is not a file")
+        previous = self.image_ids()
         started = time.monotonic()
         for target in TARGETS:
             argv = [builder, "build", "--progress=plain", "-f", str(DOCKERFILE), "--target", target,
@@ -706,6 +706,11 @@ class ComposeStack:
                 what=f"building image {self.image(target)}",
             )
         self.build_seconds = round(time.monotonic() - started, 1)
+        # a rebuilt tag leaves its old image dangling: remove it (kept if a container uses it)
+        current = self.image_ids()
+        for image, old_id in previous.items():
+            if current.get(image) != old_id:
+                self.docker_cmd("image", "rm", old_id, check=False)
         return self.build_seconds
 
     def image(self, target: str) -> str:
@@ -720,6 +725,30 @@ class ComposeStack:
             if done.returncode == 0:
                 ids[self.image(target)] = done.stdout.strip()
         return ids
+
+    def image_software(self, targets: Sequence[str] = ("app", "locust")) -> dict[str, Any]:
+        """Python and every package as installed in the images (not on this machine)."""
+        probe = (
+            "import json, platform, importlib.metadata as m; print(json.dumps({'python': "
+            "platform.python_version(), 'packages': {d.metadata['Name'].lower(): d.version "
+            "for d in m.distributions()}}))"
+        )
+        found: dict[str, Any] = {}
+        for target in targets:
+            done = self.docker_cmd(
+                "run", "--rm", "--network", "none", self.image(target), "python", "-c", probe,
+                timeout=120, check=False,
+            )  # fmt: skip
+            try:
+                facts = json.loads(done.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                continue
+            packages = facts.get("packages", {})
+            found[self.image(target)] = {
+                "python": facts.get("python", ""),
+                "packages": {name: packages[name] for name in sorted(packages)},
+            }
+        return found
 
     def wait_healthy(self, service: str, timeout: float = 180.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -927,10 +956,14 @@ class ComposeStack:
             done = self.compose(
                 "down", "-v", "--remove-orphans", "-t", "10", timeout=300, check=False
             )
-            if done.returncode != 0:
-                # the project's resources are still found by label: remove them one by one
-                for info in self.containers():
-                    self.docker_cmd("rm", "-f", "-v", info["id"], check=False)
+            left = self.leftovers()
+            if done.returncode != 0 or any(left.values()):
+                # whatever compose could not remove is still found by label: one by one
+                for kind, remove in (("containers", ["rm", "-f", "-v"]),
+                                     ("networks", ["network", "rm"]),
+                                     ("volumes", ["volume", "rm", "-f"])):  # fmt: skip
+                    for resource in left[kind]:
+                        self.docker_cmd(*remove, resource, check=False)
             self._entered = False
 
     def leftovers(self) -> dict[str, list[str]]:
@@ -1019,6 +1052,7 @@ class ComposeLab:
             "pool_size": settings.pool_size,
             "cpusets": dict(settings.cpusets),
             "images": stack.image_ids(),
+            "image_software": stack.image_software(),
             "build_seconds": stack.build_seconds,
         }
         self.caveats = [

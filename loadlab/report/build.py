@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ from loadlab import __version__
 from loadlab.errors import LabError
 from loadlab.report import charts as ch
 from loadlab.report.claims import Claim, ClaimCheck, check_claims, load_claims
-from loadlab.report.compare import Comparison, compare_runs
+from loadlab.report.compare import Comparison, compare_runs, has_ci, is_volatile
 from loadlab.report.runs import Run, load_runs
 from loadlab.report.tables import (
     ENVIRONMENT_SECTIONS,
@@ -32,8 +33,6 @@ from loadlab.report.tables import (
     answer_sentences,
     flatten_manifest,
     fmt_bytes,
-    fmt_ci,
-    fmt_estimate_ratio,
     fmt_ms,
     fmt_ratio,
     fmt_rps,
@@ -151,8 +150,12 @@ def _environment(run: Run) -> list[tuple[str, list[tuple[str, str]]]]:
         ("preset", m.preset or "—"),
         ("started", m.started),
         ("finished", m.finished or "—"),
-        ("loadlab", m.loadlab_version + (f" @ {m.git_sha[:12]}" if m.git_sha else "")
-         + (" (uncommitted changes)" if m.git_dirty else "")),
+        (
+            "loadlab",
+            m.loadlab_version
+            + (f" @ {m.git_sha[:12]}" if m.git_sha else "")
+            + (" (uncommitted changes)" if m.git_dirty else ""),
+        ),
         ("python", m.python or "—"),
     ]
     invocation = getattr(m, "invocation", None) or (m.model_extra or {}).get("invocation")
@@ -165,7 +168,9 @@ def _environment(run: Run) -> list[tuple[str, list[tuple[str, str]]]]:
     topology += [(f"cpuset {k}", v) for k, v in m.cpusets.items()]
     postgres = list(flatten_manifest(m, ("postgres",)).items())
     postgres = [(k.removeprefix("postgres.").removeprefix("settings."), v) for k, v in postgres]
-    data = [(pretty_key(k.removeprefix("data.")), v) for k, v in flatten_manifest(m, ("data",)).items()]
+    data = [
+        (pretty_key(k.removeprefix("data.")), v) for k, v in flatten_manifest(m, ("data",)).items()
+    ]
     packages = key_packages(m.packages)
     sections = [
         ("Run", run_rows),
@@ -204,6 +209,8 @@ def _side_by_side(runs: Sequence[Run]) -> list[tuple[str, list[str], bool]]:
         values = [f.get(k, "—") for f in flat]
         differs = len(set(values)) > 1
         if k.startswith("packages.") and k.lower() not in key_names and not differs:
+            continue
+        if is_volatile(k):
             continue
         rows.append((k, values, differs))
     return rows
@@ -280,13 +287,11 @@ def _jinja() -> Environment:
         rps=fmt_rps,
         ms=fmt_ms,
         ratio=fmt_ratio,
-        ci=fmt_ci,
-        est_ratio=fmt_estimate_ratio,
-        value=fmt_value,
-        pct=lambda v: f"{v:+.1%}",
+        pct=lambda v: f"{v:+.1%}" if math.isfinite(v) else "—",
         md=lambda v: str(v).replace("|", "\\|").replace("\n", " "),
         nolink=lambda url: re.sub(r"^[a-z]+://", "", url),
         strong=_strong,
+        ci_range=lambda e: f"{e.ci_low:.2f}–{e.ci_high:.2f}" if has_ci(e) else "no CI (one repeat)",
     )
     return env
 
@@ -297,6 +302,22 @@ def _title(views: list[RunView], kind: ReportKind) -> str:
     if len(views) == 1:
         return "FastAPI vs Flask on PostgreSQL"
     return f"FastAPI vs Flask on PostgreSQL: {len(views)} runs side by side"
+
+
+def _index_lines(
+    views: list[RunView], comparisons: list[Comparison], kind: ReportKind
+) -> list[str]:
+    """What `reports/index.html` says about a report: its answer, or how a re-run went."""
+    if kind == "reproduction" and comparisons:
+        cmp = comparisons[0]
+        counts = cmp.counts
+        line = (
+            f"**{counts['reproduced']} of {len(cmp.ratios)}** ratios reproduced within the "
+            "original's 95% CI"
+        )
+        moved = [f"{n} {k}" for k, n in counts.items() if n and k != "reproduced"]
+        return [line + (f"; {', '.join(moved)}." if moved else "."), *views[-1].answer]
+    return views[0].answer
 
 
 def build_report(
@@ -316,7 +337,9 @@ def build_report(
     runs = load_runs([Path(p) for p in run_dirs], labels)
     name = name or default_name(runs)
     if not _NAME.match(name):
-        raise LabError(f"report name {name!r} is not a plain folder name", hint="use letters, digits, . _ -")
+        raise LabError(
+            f"report name {name!r} is not a plain folder name", hint="use letters, digits, . _ -"
+        )
     claims = load_claims(claims_path) if claims_path else load_claims()
     views = _assemble(runs, claims)
     comparisons: list[Comparison] = [compare_runs(runs[0], r) for r in runs[1:]]
@@ -343,7 +366,7 @@ def build_report(
             )
             for v in views
         ],
-        answer=views[0].answer,
+        answer=_index_lines(views, comparisons, kind),
     )
     report_ref = _shown_path(Path(out_root) / name)
     context: dict[str, Any] = {

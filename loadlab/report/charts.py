@@ -22,6 +22,7 @@ from loadlab.report.rawdata import (
     merge_histograms,
     read_histogram,
     read_resources,
+    read_window,
     spectrum,
     unit_in_ms,
 )
@@ -81,7 +82,8 @@ VARIANT_COLORS = {
     "fastapi-psycopg": "#56B4E9",
 }
 SPARE_COLORS = ["#D55E00", "#8c6d31", "#7f7f7f", "#F0E442", "#17becf"]
-COMPONENT_COLORS = {"app": "#0072B2", "postgres": "#009E73", "locust": "#D55E00"}
+COMPONENT_COLORS = {"app": "#0072B2", "postgres": "#009E73", "locust": "#D55E00", "machine": INK}
+SHADE = "#eaeef2"
 RUN_MARKERS = ["o", "s", "D", "^", "v", "P"]
 
 
@@ -93,6 +95,8 @@ def variant_color(name: str) -> str:
 
 def component_color(name: str) -> str:
     lowered = name.lower()
+    if lowered.startswith("locust"):
+        return "#CC79A7" if "master" in lowered else COMPONENT_COLORS["locust"]
     aliases = {"database": "postgres", "db": "postgres", "loadgen": "locust"}
     return COMPONENT_COLORS.get(aliases.get(lowered, lowered), "#7f7f7f")
 
@@ -120,9 +124,15 @@ _XMLNS = re.compile(r'\s+xmlns(:\w+)?="[^"]*"')
 _ROOT_SIZE = re.compile(r'<svg([^>]*?)\swidth="([\d.]+)pt"\s+height="([\d.]+)pt"')
 
 
-def render(fig: Figure) -> str:
+def render(fig: Figure, tight: bool = True) -> str:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", pad_inches=0.08, metadata={"Date": None})
+    fig.savefig(
+        buffer,
+        format="svg",
+        bbox_inches="tight" if tight else None,
+        pad_inches=0.08,
+        metadata={"Date": None},
+    )
     svg = _METADATA.sub("", buffer.getvalue())
     svg = _PROLOGUE.sub("", svg)
     # font fallbacks for viewers without DejaVu Sans (matplotlib names one family only)
@@ -143,8 +153,8 @@ def inline_svg(svg: str, prefix: str) -> str:
     )
 
 
-def _figure(width: float, height: float) -> Figure:
-    return Figure(figsize=(width, height), layout="constrained")
+def _figure(width: float, height: float, constrained: bool = True) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained" if constrained else None)
 
 
 def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
@@ -158,7 +168,11 @@ def _ratio_axis(ax, values: list[float], axis: str = "x") -> None:
     low, high = min(values), max(values)
     fmt = FuncFormatter(lambda v, _: f"{v:g}×")
     if high / low >= 4:
-        ticks = [t for t in (0.25, 0.5, 1, 1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50) if low / 1.3 <= t <= high * 1.3]
+        ticks = [
+            t
+            for t in (0.25, 0.5, 1, 1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50)
+            if low / 1.3 <= t <= high * 1.3
+        ]
         if axis == "x":
             ax.set_xscale("log")
             ax.set_xlim(low / 1.35, high * 1.5)
@@ -235,13 +249,20 @@ def headline_chart(items: list[tuple[Run, list[WorkloadHeadline]]]) -> Chart | N
                 if not (0 < e.median < math.inf):
                     ax.annotate(
                         f"{fmt_ratio(e.median)}: not a usable ratio (a variant sustained nothing)",
-                        (0.01, yy), xycoords=("axes fraction", "data"), va="center",
-                        fontsize=8.5, color=MUTED,
+                        (0.01, yy),
+                        xycoords=("axes fraction", "data"),
+                        va="center",
+                        fontsize=8.5,
+                        color=MUTED,
                     )
                     continue
                 color = variant_color(denominator)
                 ax.plot(
-                    [e.ci_low, e.ci_high], [yy, yy], color=color, linewidth=2.4, solid_capstyle="round"
+                    [e.ci_low, e.ci_high],
+                    [yy, yy],
+                    color=color,
+                    linewidth=2.4,
+                    solid_capstyle="round",
                 )
                 ax.plot(
                     [e.median],
@@ -268,8 +289,13 @@ def headline_chart(items: list[tuple[Run, list[WorkloadHeadline]]]) -> Chart | N
                 values += [e.ci_low, e.ci_high, e.median]
         ax.axvline(1.0, color=INK, linewidth=1, linestyle=(0, (3, 3)))
         ax.annotate(
-            "parity", (1.0, 0), xycoords=("data", "axes fraction"), xytext=(4, 4),
-            textcoords="offset points", color=MUTED, fontsize=8,
+            "parity",
+            (1.0, 0),
+            xycoords=("data", "axes fraction"),
+            xytext=(4, 4),
+            textcoords="offset points",
+            color=MUTED,
+            fontsize=8,
         )
         _ratio_axis(ax, values, "x")
         low, high = ax.get_xlim()
@@ -290,12 +316,19 @@ def headline_chart(items: list[tuple[Run, list[WorkloadHeadline]]]) -> Chart | N
         if multi:
             handles = [
                 matplotlib.lines.Line2D(
-                    [], [], marker=RUN_MARKERS[j % len(RUN_MARKERS)], color=INK, linestyle="none",
-                    markersize=7, label=run.label,
+                    [],
+                    [],
+                    marker=RUN_MARKERS[j % len(RUN_MARKERS)],
+                    color=INK,
+                    linestyle="none",
+                    markersize=7,
+                    label=run.label,
                 )
                 for j, (run, _) in enumerate(items)
             ]
-            ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(items))
+            ax.legend(
+                handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(items)
+            )
         svg = render(fig)
     caption = (
         "Each point is the median ratio across repeats; the bar is its 95% bootstrap confidence "
@@ -348,15 +381,28 @@ def throughput_chart(run: Run, slug: str) -> Chart | None:
                 px = [x for x, _ in points]
                 py = [a.throughput_rps.median for _, a in points]
                 err = [
-                    [max(0.0, a.throughput_rps.median - a.throughput_rps.ci_low) for _, a in points],
-                    [max(0.0, a.throughput_rps.ci_high - a.throughput_rps.median) for _, a in points],
+                    [
+                        max(0.0, a.throughput_rps.median - a.throughput_rps.ci_low)
+                        for _, a in points
+                    ],
+                    [
+                        max(0.0, a.throughput_rps.ci_high - a.throughput_rps.median)
+                        for _, a in points
+                    ],
                 ]
-                ax.errorbar(px, py, yerr=err, color=color, marker="o", label=variant, elinewidth=1.2)
+                ax.errorbar(
+                    px, py, yerr=err, color=color, marker="o", label=variant, elinewidth=1.2
+                )
                 bad = [(x, a.throughput_rps.median) for x, a in points if not a.valid]
                 if bad:
                     ax.plot(
-                        [b[0] for b in bad], [b[1] for b in bad], linestyle="none", marker="o",
-                        markersize=9, markerfacecolor="white", markeredgecolor=color,
+                        [b[0] for b in bad],
+                        [b[1] for b in bad],
+                        linestyle="none",
+                        marker="o",
+                        markersize=9,
+                        markerfacecolor="white",
+                        markeredgecolor=color,
                         markeredgewidth=1.8,
                     )
             ax.set_xticks(xs)
@@ -399,17 +445,34 @@ def capacity_chart(run: Run, slug: str) -> Chart | None:
                 slo = cap.slo_p99_ms
                 rates = [s.rate for s in steps]
                 top = max(top, *rates)
-                left.plot(rates, [s.achieved_rps for s in steps], color=color, marker="o", label=cap.variant)
+                left.plot(
+                    rates,
+                    [s.achieved_rps for s in steps],
+                    color=color,
+                    marker="o",
+                    label=cap.variant,
+                )
                 right.plot(rates, [max(s.p99_ms, 1e-3) for s in steps], color=color, marker="o")
                 for s in steps:
                     if not s.ok:
                         for ax, y in ((left, s.achieved_rps), (right, max(s.p99_ms, 1e-3))):
                             ax.plot(
-                                [s.rate], [y], marker="X", markersize=9, color=color,
-                                markeredgecolor="white", linestyle="none",
+                                [s.rate],
+                                [y],
+                                marker="X",
+                                markersize=9,
+                                color=color,
+                                markeredgecolor="white",
+                                linestyle="none",
                             )
                 if cap.sustained_rps > 0:
-                    left.axvline(cap.sustained_rps, color=color, linewidth=0.9, linestyle=(0, (2, 2)), alpha=0.8)
+                    left.axvline(
+                        cap.sustained_rps,
+                        color=color,
+                        linewidth=0.9,
+                        linestyle=(0, (2, 2)),
+                        alpha=0.8,
+                    )
             left.plot([0, top], [0, top], color=MUTED, linewidth=0.8, linestyle=(0, (1, 2)))
             left.text(top, top, " offered", color=MUTED, fontsize=8, va="center")
             left.set_xlim(0, top * 1.08)
@@ -426,7 +489,15 @@ def capacity_chart(run: Run, slug: str) -> Chart | None:
             right.set_xlim(0, top * 1.08)
             if slo:
                 right.axhline(slo, color="#cf222e", linewidth=1, linestyle=(0, (4, 2)))
-                right.text(top * 0.02, slo, f" SLO {slo:g} ms", color="#cf222e", fontsize=8, ha="left", va="bottom")
+                right.text(
+                    top * 0.02,
+                    slo,
+                    f" SLO {slo:g} ms",
+                    color="#cf222e",
+                    fontsize=8,
+                    ha="left",
+                    va="bottom",
+                )
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside upper center", ncols=max(1, len(labels)))
         svg = render(fig)
@@ -487,16 +558,26 @@ def latency_chart(run: Run, slug: str) -> Chart | None:
             for variant in [v for v in run.variants if v in groups]:
                 cells = groups[variant]
                 color = variant_color(variant)
-                hists = [read_histogram(run.cell_dir(c.spec.cell_id) / "latency.hdr") for c in cells]
+                hists = [
+                    read_histogram(run.cell_dir(c.spec.cell_id) / "latency.hdr") for c in cells
+                ]
                 if hists and all(h is not None for h in hists):
                     unit = unit_in_ms(hists[0], cells[0].latency.p50)
                     merged = merge_histograms(hists)
                     xs, ys = spectrum(merged, unit)
                     ax.plot(xs, ys, color=color, label=variant, linewidth=1.8)
-                    marks = [(_x_of(q), merged.get_value_at_percentile(q) * unit) for q, _ in PERCENTILES]
+                    marks = [
+                        (_x_of(q), merged.get_value_at_percentile(q) * unit) for q, _ in PERCENTILES
+                    ]
                     marks = [(x, y) for x, y in marks if x <= xs[-1] + 1e-9]
-                    ax.plot([m[0] for m in marks], [m[1] for m in marks], linestyle="none", marker="o",
-                            markersize=4, color=color)
+                    ax.plot(
+                        [m[0] for m in marks],
+                        [m[1] for m in marks],
+                        linestyle="none",
+                        marker="o",
+                        markersize=4,
+                        color=color,
+                    )
                     top_x = max(top_x, xs[-1])
                     sources.add("hdr")
                 else:
@@ -513,7 +594,13 @@ def latency_chart(run: Run, slug: str) -> Chart | None:
             names = ["p50", "p90", "p99", "p99.9", "p99.99", "p99.999"]
             keep = [(t, n) for t, n in zip(ticks, names, strict=True) if t <= top_x + 1e-9]
             ax.xaxis.set_major_locator(FixedLocator([t for t, _ in keep]))
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, pos, keep=keep: keep[pos][1] if pos is not None and pos < len(keep) else ""))
+            ax.xaxis.set_major_formatter(
+                FuncFormatter(
+                    lambda v, pos, keep=keep: (
+                        keep[pos][1] if pos is not None and pos < len(keep) else ""
+                    )
+                )
+            )
             ax.set_xlim(0, top_x + 0.05)
             ax.grid(axis="x", color=GRID, linewidth=0.7)
             ax.set_xlabel("percentile")
@@ -583,30 +670,46 @@ def ratio_chart(run: Run, slug: str) -> Chart | None:
                     color = variant_color(den)
                     label = f"{num} over {den}"
                     bar = ax.bar(
-                        x, e.median, width * 0.9, color=color if not r.flagged else "white",
-                        edgecolor=color, linewidth=1.4, hatch="////" if r.flagged else None,
+                        x,
+                        e.median,
+                        width * 0.9,
+                        color=color if not r.flagged else "white",
+                        edgecolor=color,
+                        linewidth=1.4,
+                        hatch="////" if r.flagged else None,
                         label=label if label not in seen_labels else None,
                     )
                     seen_labels.setdefault(label, bar)
                     ax.errorbar(
-                        x, e.median,
+                        x,
+                        e.median,
                         yerr=[[max(0.0, e.median - e.ci_low)], [max(0.0, e.ci_high - e.median)]],
-                        color=INK, elinewidth=1.1, capsize=3, linestyle="none",
+                        color=INK,
+                        elinewidth=1.1,
+                        capsize=3,
+                        linestyle="none",
                     )
                     ax.annotate(
-                        f"{e.median:.2f}×", (x, max(e.ci_high, e.median)), xytext=(0, 3),
-                        textcoords="offset points", ha="center", va="bottom", fontsize=7.5,
+                        f"{e.median:.2f}×",
+                        (x, max(e.ci_high, e.median)),
+                        xytext=(0, 3),
+                        textcoords="offset points",
+                        ha="center",
+                        va="bottom",
+                        fontsize=7.5,
                     )
                     values += [e.ci_high, e.median]
             ax.axhline(1.0, color=INK, linewidth=0.9, linestyle=(0, (3, 3)))
             ax.set_xticks(range(len(groups)))
             ax.set_xticklabels(names)
-            ax.set_ylim(0, max(values + [1.0]) * 1.18)
+            ax.set_ylim(0, max([*values, 1.0]) * 1.18)
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
             ax.set_title(workload)
             ax.set_ylabel("throughput ratio")
         handles = list(seen_labels.values())
-        fig.legend(handles, list(seen_labels), loc="outside upper center", ncols=max(1, len(handles)))
+        fig.legend(
+            handles, list(seen_labels), loc="outside upper center", ncols=max(1, len(handles))
+        )
         svg = render(fig)
     caption = (
         "Every throughput ratio the run measured, per load level (and at capacity), with its "
@@ -623,13 +726,17 @@ def cpu_charts(run: Run, slug: str) -> list[Chart]:
     for workload in run.workloads:
         cells = [c for c in run.summary.cells if c.spec.workload == workload]
         series = {
-            c.spec.cell_id: read_resources(run.cell_dir(c.spec.cell_id) / "resources.csv") for c in cells
+            c.spec.cell_id: read_resources(run.cell_dir(c.spec.cell_id) / "resources.csv")
+            for c in cells
         }
         cells = [c for c in cells if series[c.spec.cell_id]]
         if not cells:
             continue
         rows: list[tuple[str, LoadLevel, int]] = []
-        for c in sorted(cells, key=lambda c: (c.spec.phase, c.spec.load.model, c.spec.load.sort_key, c.spec.repeat)):
+        for c in sorted(
+            cells,
+            key=lambda c: (c.spec.phase, c.spec.load.model, c.spec.load.sort_key, c.spec.repeat),
+        ):
             key = (c.spec.phase, c.spec.load, c.spec.repeat)
             if key not in rows:
                 rows.append(key)
@@ -637,8 +744,18 @@ def cpu_charts(run: Run, slug: str) -> list[Chart]:
         top = max(max(s.cpu_percent) for c in cells for s in series[c.spec.cell_id])
         components: dict[str, object] = {}
         with matplotlib.rc_context(STYLE):
-            fig = _figure(2.5 * len(variants) + 0.8, 1.45 * len(rows) + 0.9)
+            # A grid of many small panels: a fixed layout, which is much faster than a solver.
+            width, height = 2.5 * len(variants) + 0.9, 1.35 * len(rows) + 1.0
+            fig = _figure(width, height, constrained=False)
             axes = fig.subplots(len(rows), len(variants), squeeze=False, sharex=True, sharey=True)
+            fig.subplots_adjust(
+                left=0.9 / width,
+                right=1 - 0.15 / width,
+                bottom=0.5 / height,
+                top=1 - 0.62 / height,
+                wspace=0.08,
+                hspace=0.18,
+            )
             for i, (phase, load, repeat) in enumerate(rows):
                 for j, variant in enumerate(variants):
                     ax = axes[i][j]
@@ -657,15 +774,50 @@ def cpu_charts(run: Run, slug: str) -> list[Chart]:
                         tag = " (capacity)" if phase == "capacity" else ""
                         ax.set_ylabel(f"{fmt_load(load)}{tag}\nrepeat {repeat}", fontsize=8)
                     if cell is None:
-                        ax.text(0.5, 0.5, "not run", transform=ax.transAxes, ha="center", va="center", color=MUTED, fontsize=8)
+                        ax.text(
+                            0.5,
+                            0.5,
+                            "not run",
+                            transform=ax.transAxes,
+                            ha="center",
+                            va="center",
+                            color=MUTED,
+                            fontsize=8,
+                        )
                         continue
-                    if cell.spec.warmup_s:
-                        ax.axvspan(0, cell.spec.warmup_s, color="#eaeef2", linewidth=0)
-                    for s in sorted(series[cell.spec.cell_id], key=lambda s: component_rank(s.component)):
-                        (line,) = ax.plot(s.seconds, s.cpu_percent, color=component_color(s.component), linewidth=1.3)
+                    cell_series = series[cell.spec.cell_id]
+                    window = read_window(run.cell_dir(cell.spec.cell_id) / "measurement.json")
+                    end = max(max(x.seconds) for x in cell_series)
+                    if window is not None:  # shade what lies outside the measured window
+                        t0 = cell_series[0].t0
+                        ax.axvspan(0, max(0.0, window[1] - t0), color=SHADE, linewidth=0)
+                        if window[2] - t0 < end:
+                            ax.axvspan(window[2] - t0, end, color=SHADE, linewidth=0)
+                    elif cell.spec.warmup_s:
+                        ax.axvspan(0, cell.spec.warmup_s, color=SHADE, linewidth=0)
+                    for s in sorted(
+                        series[cell.spec.cell_id], key=lambda s: component_rank(s.component)
+                    ):
+                        machine = s.component.lower() == "machine"
+                        (line,) = ax.plot(
+                            s.seconds,
+                            s.cpu_percent,
+                            color=component_color(s.component),
+                            linewidth=0.9 if machine else 1.3,
+                            linestyle=(0, (3, 2)) if machine else "-",
+                        )
                         components.setdefault(s.component, line)
                     if not cell.validity.valid:
-                        ax.text(0.98, 0.92, "invalid", transform=ax.transAxes, ha="right", va="top", color="#cf222e", fontsize=7.5)
+                        ax.text(
+                            0.98,
+                            0.92,
+                            "invalid",
+                            transform=ax.transAxes,
+                            ha="right",
+                            va="top",
+                            color="#cf222e",
+                            fontsize=7.5,
+                        )
             for ax in axes.flat:
                 ax.set_ylim(0, top * 1.12)
                 ax.yaxis.set_major_locator(MaxNLocator(3))
@@ -674,14 +826,21 @@ def cpu_charts(run: Run, slug: str) -> list[Chart]:
             for ax in axes[-1]:
                 ax.set_xlabel("seconds", fontsize=8)
             names = sorted(components, key=component_rank)
-            fig.legend([components[n] for n in names], names, loc="outside upper center", ncols=len(names))
-            svg = render(fig)
+            fig.legend(
+                [components[n] for n in names],
+                names,
+                loc="upper center",
+                bbox_to_anchor=(0.5, 1.0),
+                ncols=len(names),
+            )
+            svg = render(fig, tight=False)
         charts.append(
             Chart(
                 f"{slug}-{workload}",
                 f"CPU per component: {workload}",
-                "CPU of each component summed over its processes (100% = one core busy), one "
-                "panel per cell; the shaded strip is the warm-up, excluded from measurement.",
+                "CPU of each component summed over its processes (100% = one core busy; "
+                "the dashed line, where recorded, is the whole machine), one panel per cell. "
+                "Shaded: outside the measured window (warm-up before, wind-down after).",
                 svg,
             )
         )

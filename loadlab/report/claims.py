@@ -46,9 +46,9 @@ class Claim(BaseModel):
     def _a_range(self) -> Claim:
         if self.ratio_low is None and self.ratio_high is None:
             raise ValueError(f"claim {self.id}: give ratio_low, ratio_high or both")
-        if self.ratio_low is not None and self.ratio_high is not None:
-            if self.ratio_low > self.ratio_high:
-                raise ValueError(f"claim {self.id}: ratio_low is above ratio_high")
+        low, high = self.ratio_low, self.ratio_high
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"claim {self.id}: ratio_low is above ratio_high")
         return self
 
     @property
@@ -118,7 +118,11 @@ def check_claim(claim: Claim, summary: Summary) -> ClaimCheck:
         )
     e = ratio.estimate
     result = verdict(claim.ratio_low, claim.ratio_high, e.ci_low, e.ci_high)
-    where = "at capacity" if ratio.basis == "capacity" else f"at {pretty_label(summary, ratio.load_label)}"
+    where = (
+        "at capacity"
+        if ratio.basis == "capacity"
+        else f"at {pretty_label(summary, ratio.load_label)}"
+    )
     ci = f"CI {e.ci_low:.2f}–{e.ci_high:.2f}" if ratio.has_ci else "no CI"
     relation = {"consistent": "overlaps", "higher": "above", "lower": "below"}[result]
     line = (

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from loadlab.report.runs import Run
-from loadlab.report.tables import flatten_manifest
+from loadlab.report.tables import KEY_PACKAGES, flatten_manifest, pretty_label
 from loadlab.results import Estimate, Manifest, Ratio, Summary
 
-ChangeVerdict = Literal["reproduced", "overlaps", "higher", "lower"]
+ChangeVerdict = Literal["reproduced", "overlaps", "higher", "lower", "no CI"]
 
 # What a re-run on another machine is expected to differ in, compared field by field.
 DIFF_SECTIONS = (
@@ -36,15 +36,27 @@ class RatioChange:
     before: Estimate
     after: Estimate
     verdict: ChangeVerdict
+    load_text: str = ""
 
     @property
     def change(self) -> float:
         return self.after.median / self.before.median - 1 if self.before.median else float("nan")
 
 
+def has_ci(e: Estimate) -> bool:
+    return e.n > 1 or e.ci_low != e.ci_high
+
+
 def judge(before: Estimate, after: Estimate) -> ChangeVerdict:
     """reproduced: the new median lies inside the original 95% CI; overlaps: it does not, but
-    the two intervals overlap; higher / lower: the intervals are disjoint."""
+    the two intervals overlap; higher / lower: the intervals are disjoint. Without an interval
+    on either side (one repeat each) a change cannot be judged: "no CI"."""
+    if not has_ci(before) and not has_ci(after):
+        return "reproduced" if after.median == before.median else "no CI"
+    if not has_ci(before):  # judge the original figure against the re-run's interval
+        if after.ci_low <= before.median <= after.ci_high:
+            return "reproduced"
+        return "higher" if after.ci_low > before.median else "lower"
     if before.ci_low <= after.median <= before.ci_high:
         return "reproduced"
     if after.ci_low > before.ci_high:
@@ -72,6 +84,7 @@ def ratio_changes(before: Summary, after: Summary) -> tuple[list[RatioChange], l
             before=old[k].estimate,
             after=new[k].estimate,
             verdict=judge(old[k].estimate, new[k].estimate),
+            load_text="capacity" if k[1] == "capacity" else pretty_label(before, k[2]),
         )
         for k in old
         if k in new
@@ -91,15 +104,35 @@ class EnvDifference:
     after: str
 
 
+# Facts that differ between any two runs and say nothing about the environment.
+VOLATILE = ("seeded_at", "seed_seconds", "reused", "data_directory")
+
+
+def is_volatile(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] in VOLATILE
+
+
 def environment_diff(
     before: Manifest, after: Manifest, sections: tuple[str, ...] = DIFF_SECTIONS
 ) -> list[EnvDifference]:
     a = flatten_manifest(before, sections)
     b = flatten_manifest(after, sections)
     keys = list(a) + [k for k in b if k not in a]
-    return [
-        EnvDifference(k, a.get(k, "—"), b.get(k, "—")) for k in keys if a.get(k) != b.get(k)
-    ]
+    key_names = {f"packages.{name}" for name in KEY_PACKAGES}
+    out, others = [], []
+    for k in keys:
+        if a.get(k) == b.get(k) or is_volatile(k):
+            continue
+        if k.startswith("packages.") and k.lower() not in key_names:
+            others.append(k.removeprefix("packages."))
+            continue
+        out.append(EnvDifference(k, a.get(k, "—"), b.get(k, "—")))
+    if others:
+        shown = ", ".join(others[:10]) + (
+            f" and {len(others) - 10} more" if len(others) > 10 else ""
+        )
+        out.append(EnvDifference("packages (others)", f"{len(others)} differ", shown))
+    return out
 
 
 @dataclass
@@ -113,7 +146,7 @@ class Comparison:
 
     @property
     def counts(self) -> dict[str, int]:
-        out = {"reproduced": 0, "overlaps": 0, "higher": 0, "lower": 0}
+        out = {"reproduced": 0, "overlaps": 0, "higher": 0, "lower": 0, "no CI": 0}
         for r in self.ratios:
             out[r.verdict] += 1
         return out

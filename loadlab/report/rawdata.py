@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from statistics import median
 
@@ -22,6 +24,7 @@ class CpuSeries:
     component: str
     seconds: list[float]
     cpu_percent: list[float]
+    t0: float = 0.0  # wall-clock time of the cell's first sample, where `seconds` starts
 
 
 def read_resources(path: Path, max_points: int = MAX_POINTS) -> list[CpuSeries]:
@@ -53,7 +56,10 @@ def read_resources(path: Path, max_points: int = MAX_POINTS) -> list[CpuSeries]:
     per_pid: dict[tuple[str, str], list[float]] = defaultdict(list)
     for t, component, pid, _ in rows:
         per_pid[(component, pid)].append(t)
-    gaps = [b - a for times in per_pid.values() for a, b in zip(sorted(times), sorted(times)[1:])]
+    gaps = []
+    for times in per_pid.values():
+        ordered = sorted(times)
+        gaps += [b - a for a, b in pairwise(ordered)]
     step = median([g for g in gaps if g > 0] or [1.0])
     buckets: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for t, component, _, cpu in rows:
@@ -67,11 +73,31 @@ def read_resources(path: Path, max_points: int = MAX_POINTS) -> list[CpuSeries]:
             width = math.ceil(len(xs) / max_points)
             xs = [sum(xs[i : i + width]) / len(xs[i : i + width]) for i in range(0, len(xs), width)]
             ys = [sum(ys[i : i + width]) / len(ys[i : i + width]) for i in range(0, len(ys), width)]
-        series.append(CpuSeries(component, xs, ys))
+        series.append(CpuSeries(component, xs, ys, t0))
     return series
 
 
-COMPONENT_ORDER = ["app", "postgres", "database", "db", "locust", "loadgen", "load generator"]
+COMPONENT_ORDER = [
+    "app",
+    "postgres",
+    "database",
+    "db",
+    "locust",
+    "locust-master",
+    "locust-worker",
+    "loadgen",
+    "load generator",
+    "machine",
+]
+
+
+def read_window(path: Path) -> tuple[float, float, float] | None:
+    """(start, measure_from, stop) wall-clock seconds from a cell's `measurement.json`."""
+    try:
+        raw = json.loads(path.read_text())
+        return float(raw["start_wall"]), float(raw["measure_from_wall"]), float(raw["stop_wall"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def component_rank(name: str) -> tuple[int, str]:
@@ -117,7 +143,9 @@ def unit_in_ms(hist: HdrHistogram, p50_ms: float | None) -> float:
 
 
 # x positions of a percentile spectrum: x = -log10(1 - q), so 90% is 1, 99% is 2, 99.9% is 3
-def spectrum(hist: HdrHistogram, unit_ms: float, points: int = 80) -> tuple[list[float], list[float]]:
+def spectrum(
+    hist: HdrHistogram, unit_ms: float, points: int = 80
+) -> tuple[list[float], list[float]]:
     total = hist.get_total_count()
     if total <= 0:
         return [], []

@@ -10,16 +10,25 @@ from loadlab.errors import LabError
 from loadlab.report.build import build_report, read_report_meta
 from loadlab.results import read_manifest
 
-# (the manifest's `config`, the results root) -> the new run's folder
-Executor = Callable[[dict[str, Any], Path], Path]
+# (the manifest's `config`, the results root or None for the lab's default) -> the new run
+Executor = Callable[[dict[str, Any], Path | None], Path]
 
 
-def run_config(config: dict[str, Any], results_root: Path) -> Path:
+def run_config(config: dict[str, Any], results_root: Path | None) -> Path:
     """Validate `config` as a `RunConfig` and run it with the orchestrator."""
+    from pydantic import ValidationError
+
     from loadlab.config import RunConfig  # the orchestrator is only needed to re-run
     from loadlab.runner import execute
 
-    return execute(RunConfig.model_validate(config), results_root=results_root)
+    try:
+        validated = RunConfig.model_validate(config)
+    except ValidationError as exc:
+        raise LabError(
+            f"the recorded config no longer validates: {exc.errors()[0]['msg']}",
+            hint="re-run with the loadlab version that made the report (see its manifest)",
+        ) from exc
+    return execute(validated, results_root)
 
 
 def original_run_dir(report_dir: Path, run: str | None = None) -> Path:
@@ -44,7 +53,7 @@ def original_run_dir(report_dir: Path, run: str | None = None) -> Path:
 def reproduce(
     report_dir: Path,
     *,
-    results_root: Path = Path("results"),
+    results_root: Path | None = None,
     out_root: Path | None = None,
     run: str | None = None,
     executor: Executor | None = None,
@@ -52,8 +61,8 @@ def reproduce(
     """Re-run the matrix of `report_dir` (same settings, data scale and seed) and build a report
     of the re-run beside the original. Returns the new report's folder.
 
-    `run` picks a run of a multi-run report (its id or label); `executor` replaces the
-    orchestrator (tests, other backends).
+    `results_root` defaults to the lab's (`LOADLAB_RESULTS` or `results/`); `run` picks a run
+    of a multi-run report (its id or label); `executor` replaces the orchestrator (tests).
     """
     report_dir = Path(report_dir)
     original = original_run_dir(report_dir, run)
@@ -63,7 +72,8 @@ def reproduce(
             f"the manifest of {manifest.run_id} records no config to re-run",
             hint=f"re-run it by hand: {manifest.command}",
         )
-    new_run = Path((executor or run_config)(dict(manifest.config), Path(results_root)))
+    root = Path(results_root) if results_root is not None else None
+    new_run = Path((executor or run_config)(dict(manifest.config), root))
     new_id = read_manifest(new_run).run_id
     return build_report(
         [original, new_run],

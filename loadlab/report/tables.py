@@ -271,16 +271,6 @@ def fmt_ratio(value: float | None) -> str:
     return f"{value:.2f}×"
 
 
-def fmt_ci(low: float, high: float, fmt=fmt_ratio) -> str:
-    return f"{fmt(low).rstrip('×')}–{fmt(high)}"
-
-
-def fmt_estimate_ratio(estimate: Estimate) -> str:
-    if estimate.n <= 1 and estimate.ci_low == estimate.ci_high:
-        return f"{fmt_ratio(estimate.median)} (no CI)"
-    return f"{fmt_ratio(estimate.median)} (95% CI {fmt_ci(estimate.ci_low, estimate.ci_high)})"
-
-
 def fmt_load(load: LoadLevel) -> str:
     if load.model == "open":
         return f"open {load.rate:g} req/s"
@@ -375,7 +365,9 @@ def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
     if isinstance(value, dict) and value:
         for key in sorted(value, key=str):
             _flatten(f"{prefix}.{key}" if prefix else str(key), value[key], out)
-    elif prefix.endswith("_bytes") and isinstance(value, int | float) and not isinstance(value, bool):
+    elif (
+        prefix.endswith("_bytes") and isinstance(value, int | float) and not isinstance(value, bool)
+    ):
         out[prefix] = fmt_bytes(float(value))
     else:
         out[prefix] = fmt_value(value)
@@ -460,7 +452,9 @@ def load_model(run: Run) -> LoadModel:
         for c in run.summary.capacity
     ]
     order = run.manifest.order
-    design = str(order.get("design") or ("randomised" if order.get("randomised") else "as recorded"))
+    design = str(
+        order.get("design") or ("randomised" if order.get("randomised") else "as recorded")
+    )
     if order.get("seed") is not None:
         design += f" (seed {order['seed']})"
     topology, config = run.manifest.topology, run.manifest.config
@@ -519,7 +513,9 @@ def validity(run: Run) -> ValidityReport:
         marks.append("the manifest records no finish time")
     return ValidityReport(
         caveats=caveats,
-        invalid_cells=[(c.spec.cell_id, c.validity.reasons) for c in s.cells if not c.validity.valid],
+        invalid_cells=[
+            (c.spec.cell_id, c.validity.reasons) for c in s.cells if not c.validity.valid
+        ],
         flagged_ratios=[
             (f"{r.workload} {r.load_label}: {r.numerator} / {r.denominator}", r.flag_reasons)
             for r in s.ratios + s.capacity_ratios

@@ -33,11 +33,12 @@ _raw:
   elements: dict
 """
 
-import tomllib
-from pathlib import Path
+# Ansible's convention: the documentation strings come before the imports.
+import tomllib  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.lookup import LookupBase
+from ansible.errors import AnsibleLookupError  # noqa: E402
+from ansible.plugins.lookup import LookupBase  # noqa: E402
 
 DEFAULT_REGISTRY = Path(__file__).resolve().parents[2] / "loadlab" / "data" / "variants.toml"
 
@@ -45,9 +46,7 @@ DEFAULT_REGISTRY = Path(__file__).resolve().parents[2] / "loadlab" / "data" / "v
 def read_registry(path: Path) -> list[dict]:
     raw = tomllib.loads(path.read_text())
     defaults = raw.get("defaults", {})
-    return [
-        {"name": name, **defaults, **spec} for name, spec in raw.get("variants", {}).items()
-    ]
+    return [{"name": name, **defaults, **spec} for name, spec in raw.get("variants", {}).items()]
 
 
 class LookupModule(LookupBase):

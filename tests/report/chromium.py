@@ -143,7 +143,11 @@ class Chromium:
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable")
         self.call(
-            "Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=False
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=900,
+            deviceScaleFactor=1,
+            mobile=False,
         )
         self.events.clear()
         self.call("Page.navigate", url=Path(path).resolve().as_uri())
@@ -164,7 +168,9 @@ class Chromium:
             })""",
         )["result"]["value"]
         height = self.call(
-            "Runtime.evaluate", returnByValue=True, expression="document.documentElement.scrollHeight"
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression="document.documentElement.scrollHeight",
         )["result"]["value"]
         if full_page:
             self.call(
@@ -180,7 +186,9 @@ class Chromium:
         for message in self.events:
             method, params = message.get("method"), message.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params["args"]))
+                errors.append(
+                    " ".join(str(a.get("value", a.get("description", ""))) for a in params["args"])
+                )
             elif method == "Runtime.exceptionThrown":
                 errors.append(params["exceptionDetails"].get("text", "exception"))
             elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
@@ -199,5 +207,14 @@ if __name__ == "__main__":
     with Chromium(binary) as browser:
         visit = browser.visit(page, width=width)
     out.write_bytes(visit.screenshot)
-    print(json.dumps({"errors": visit.console_errors, "requests": visit.requests, "height": visit.height,
-                      "charts": visit.charts}, indent=1))
+    print(
+        json.dumps(
+            {
+                "errors": visit.console_errors,
+                "requests": visit.requests,
+                "height": visit.height,
+                "charts": visit.charts,
+            },
+            indent=1,
+        )
+    )

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 
 from loadlab.errors import LabError
 from loadlab.report import build_report, write_index
@@ -74,7 +75,11 @@ def test_headline_table_shows_the_numbers_in_summary_json(report: Path, run_dir:
     seen: set[tuple[str, str]] = set()
     for workload in expected.workloads(summary):
         for variant, row in expected.rows(summary, workload).items():
-            for metric, value in (("throughput", row.throughput), ("p50", row.p50), ("p99", row.p99)):
+            for metric, value in (
+                ("throughput", row.throughput),
+                ("p50", row.p50),
+                ("p99", row.p99),
+            ):
                 [cell] = [
                     c
                     for c in cells
@@ -114,8 +119,12 @@ def test_headline_table_shows_the_numbers_in_summary_json(report: Path, run_dir:
 def test_markdown_headline_tables_match_summary_json(report: Path, run_dir: Path) -> None:
     summary = load_json(run_dir / "summary.json")
     markdown = (report / "report.md").read_text()
+    rendered = MarkdownIt("commonmark").enable("table").render(markdown)
+    # a headline table per workload, the claims, the variants and the environment tables
+    assert rendered.count("<table") >= len(expected.workloads(summary)) + 3
+    assert rendered.count("<img") >= 5
     for workload in expected.workloads(summary):
-        section = markdown.split(f"\n### {workload}\n", 1)[1].split("\n### ", 1)[0]
+        section = markdown.split(f"\n### {workload}\n", 1)[1].split("\n#", 1)[0]
         for variant, row in expected.rows(summary, workload).items():
             [line] = [ln for ln in section.splitlines() if ln.startswith(f"| {variant} |")]
             shown, rounding = shown_number(line.split("|")[2])
@@ -128,8 +137,16 @@ def test_claims_carry_each_published_figure_with_a_computed_verdict(
     summary = load_json(run_dir / "summary.json")
     claims = load_claims()
     sources = " ".join(c.source for c in claims)
-    for name in ("Tech-Insider", "Strapi", "Codecademy", "XpertLab", "Manjusaka", "Cal Paterson",
-                 "Grinberg", "Bilouro"):
+    for name in (
+        "Tech-Insider",
+        "Strapi",
+        "Codecademy",
+        "XpertLab",
+        "Manjusaka",
+        "Cal Paterson",
+        "Grinberg",
+        "Bilouro",
+    ):
         assert name in sources
     verdicts = {
         e.attrs["data-claim"]: e.attrs["data-verdict"]
@@ -158,7 +175,9 @@ def test_environment_and_method_come_from_the_manifest(report: Path, run_dir: Pa
     summary = load_json(run_dir / "summary.json")
     html = (report / "index.html").read_text()
     text = re.sub(r"<[^>]+>", " ", html)
-    text = re.sub(r"\s+", " ", text.replace("&#34;", '"').replace("&#39;", "'").replace("&amp;", "&"))
+    text = re.sub(
+        r"\s+", " ", text.replace("&#34;", '"').replace("&#39;", "'").replace("&amp;", "&")
+    )
     for value in (
         manifest["machine"]["hostname"],
         manifest["machine"]["cpu_model"],
@@ -185,12 +204,16 @@ def test_environment_and_method_come_from_the_manifest(report: Path, run_dir: Pa
 
 
 def test_several_runs_side_by_side(tmp_path: Path, run_dir: Path) -> None:
-    other = derive_run(tmp_path / "results", "20250302T090000Z-cloud", hostname="cloud-vm",
-                       json_ratio_factor=1.5)
+    other = derive_run(
+        tmp_path / "results", "20250302T090000Z-cloud", hostname="cloud-vm", json_ratio_factor=1.5
+    )
     report = build_report([run_dir, other], out_root=tmp_path / "reports", name="local-vs-cloud")
     html = (report / "index.html").read_text()
     cells = metrics(parse(html))
-    assert {c.attrs["data-run"] for c in cells} == {"20250301T101500Z-small", "20250302T090000Z-cloud"}
+    assert {c.attrs["data-run"] for c in cells} == {
+        "20250301T101500Z-small",
+        "20250302T090000Z-cloud",
+    }
     assert "Run against run" in html
     assert "cloud-vm" in html and "fixture-host" in html  # environment side by side
     assert 'class="badge v-higher"' in html  # json ratios moved beyond their CIs
@@ -204,7 +227,9 @@ def test_several_runs_side_by_side(tmp_path: Path, run_dir: Path) -> None:
     ]
 
 
-def test_rebuilding_replaces_the_report_and_leaves_nothing_behind(tmp_path: Path, run_dir: Path) -> None:
+def test_rebuilding_replaces_the_report_and_leaves_nothing_behind(
+    tmp_path: Path, run_dir: Path
+) -> None:
     first = build_report([run_dir], out_root=tmp_path, name="again")
     (first / "stale.txt").write_text("from an older build")
     second = build_report([first], out_root=tmp_path, name="again")  # from the report's own copy

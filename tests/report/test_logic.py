@@ -79,3 +79,11 @@ def test_histogram_units_are_recognised_from_the_cell_median() -> None:
     hist.record_value(5_000, 10)  # 5 ms in microseconds
     assert unit_in_ms(hist, 5.0) == 1e-3
     assert unit_in_ms(hist, 5000.0) == 1.0
+
+
+def test_without_intervals_a_change_is_not_judged() -> None:
+    one = Estimate(median=1.2, ci_low=1.2, ci_high=1.2, n=1)
+    assert judge(one, Estimate(median=1.2, ci_low=1.2, ci_high=1.2, n=1)) == "reproduced"
+    assert judge(one, Estimate(median=1.5, ci_low=1.5, ci_high=1.5, n=1)) == "no CI"
+    assert judge(one, est(1.25, 1.1, 1.4)) == "reproduced"
+    assert judge(one, est(1.6, 1.5, 1.7)) == "higher"

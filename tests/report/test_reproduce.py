@@ -20,8 +20,9 @@ def test_reproduce_reruns_the_manifest_config_and_compares(tmp_path: Path, run_d
 
     def executor(config: dict[str, Any], results_root: Path) -> Path:
         asked.append(config)
-        return derive_run(results_root, "20250309T120000Z-rerun", hostname="laptop",
-                          json_ratio_factor=1.0)
+        return derive_run(
+            results_root, "20250309T120000Z-rerun", hostname="laptop", json_ratio_factor=1.0
+        )
 
     new = reproduce(original, results_root=tmp_path / "results", executor=executor)
 
@@ -29,7 +30,10 @@ def test_reproduce_reruns_the_manifest_config_and_compares(tmp_path: Path, run_d
     assert new.parent == reports and new != original
     meta = load_json(new / "report.json")
     assert meta["kind"] == "reproduction"
-    assert [r["run_id"] for r in meta["runs"]] == ["20250301T101500Z-small", "20250309T120000Z-rerun"]
+    assert [r["run_id"] for r in meta["runs"]] == [
+        "20250301T101500Z-small",
+        "20250309T120000Z-rerun",
+    ]
     html = (new / "index.html").read_text()
     assert "Re-run against the original" in html
     # the environment differences are listed
@@ -40,7 +44,9 @@ def test_reproduce_reruns_the_manifest_config_and_compares(tmp_path: Path, run_d
     # the original report is untouched and both are listed
     assert (original / "index.html").is_file()
     index = (reports / "index.html").read_text()
-    assert f'href="{original.name}/index.html"' in index and f'href="{new.name}/index.html"' in index
+    assert (
+        f'href="{original.name}/index.html"' in index and f'href="{new.name}/index.html"' in index
+    )
 
 
 def test_reproduce_needs_a_config_in_the_manifest(tmp_path: Path, run_dir: Path) -> None:
