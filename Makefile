@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PRESET  ?= quick
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format prereqs clean
+.PHONY: run test lint format prereqs clean lock audit
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,21 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/loadlab run --preset $(PRESET) $(ARGS)
 
-## test: system prerequisites (when root), lint, then every test
+## test: system prerequisites (when root), lint, the dependency audit, then every test
 test: $(STAMP) prereqs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python infra/audit.py
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## lock: requirements.lock, every dependency (runtime and dev) pinned with hashes
+lock: $(STAMP)
+	$(BIN)/pip-compile --generate-hashes --extra dev --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links --quiet -o requirements.lock pyproject.toml
+
+## audit: pip-audit against requirements.lock (infra/audit.py says when it fails)
+audit: $(STAMP)
+	$(BIN)/python infra/audit.py
 
 prereqs:
 	bash infra/prereqs.sh

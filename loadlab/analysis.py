@@ -16,6 +16,7 @@ from typing import Any
 from loadlab import latency
 from loadlab.config import RunConfig
 from loadlab.config import Validity as Thresholds
+from loadlab.faults import read_faults
 from loadlab.results import (
     Aggregate,
     Capacity,
@@ -28,7 +29,9 @@ from loadlab.results import (
     VerificationResult,
     read_cell_spec,
     write_json_atomic,
+    write_text_atomic,
 )
+from loadlab.soak import soak_cell
 from loadlab.stats import bootstrap_median, bootstrap_ratio
 from loadlab.validity import judge
 
@@ -82,16 +85,20 @@ def statements_per_request(cell_dir: Path) -> float | None:
 
 
 def analyze_cell(cell_dir: Path, thresholds: Thresholds, cpu_count: int) -> CellResult | None:
-    """None when the cell never finished (interrupted): it is left out, not guessed."""
+    """None when the cell never finished (interrupted): it is left out, not guessed. A cell
+    a fault cut short (faults.json) is kept, invalid, whatever it managed to measure."""
     measurement_path = cell_dir / "measurement.json"
-    if not (cell_dir / "cell.json").exists() or not measurement_path.exists():
+    faults = read_faults(cell_dir)
+    if not (cell_dir / "cell.json").exists() or not (measurement_path.exists() or faults):
         return None
     spec = read_cell_spec(cell_dir)
-    measurement: dict[str, Any] = json.loads(measurement_path.read_text())
+    measurement: dict[str, Any] = (
+        json.loads(measurement_path.read_text()) if measurement_path.exists() else {}
+    )
     histogram = latency.decode(measurement.get("hdr", ""))
     hdr_path = cell_dir / "latency.hdr"
     if not hdr_path.exists() and measurement.get("hdr"):
-        hdr_path.write_text(measurement["hdr"])
+        write_text_atomic(hdr_path, measurement["hdr"])
     requests = int(measurement.get("requests", 0))
     errors = int(measurement.get("errors", 0))
     measured = float(measurement.get("measured_s", 0.0)) or spec.duration_s
@@ -115,6 +122,7 @@ def analyze_cell(cell_dir: Path, thresholds: Thresholds, cpu_count: int) -> Cell
         workers_final=int(measurement.get("workers_final") or 0),
         thresholds=thresholds,
         backlog=backlog,
+        faults=[f.reason for f in faults],
     )
     return CellResult(
         spec=spec,
@@ -134,12 +142,18 @@ def analyze_cell(cell_dir: Path, thresholds: Thresholds, cpu_count: int) -> Cell
     )
 
 
+def _rtt_key(cell: CellResult) -> float:
+    """The emulated round trip as a sortable key (-1: no emulated link)."""
+    return -1.0 if cell.spec.db_rtt_ms is None else cell.spec.db_rtt_ms
+
+
 def aggregate(cells: list[CellResult]) -> list[Aggregate]:
-    groups: dict[tuple[str, str, str], list[CellResult]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, float], list[CellResult]] = defaultdict(list)
     for cell in cells:
-        groups[(cell.spec.variant, cell.spec.workload, cell.spec.load.label)].append(cell)
+        key = (cell.spec.variant, cell.spec.workload, cell.spec.load.label, _rtt_key(cell))
+        groups[key].append(cell)
     aggregates = []
-    for (variant, workload, label), members in sorted(groups.items()):
+    for (variant, workload, label, _), members in sorted(groups.items()):
         reasons = sorted({r for c in members for r in c.validity.reasons})
         aggregates.append(
             Aggregate(
@@ -155,19 +169,21 @@ def aggregate(cells: list[CellResult]) -> list[Aggregate]:
                 requests=sum(c.requests for c in members),
                 valid=all(c.validity.valid for c in members),
                 invalid_reasons=reasons,
+                db_rtt_ms=members[0].spec.db_rtt_ms,
             )
         )
     return aggregates
 
 
 def ratios(cells: list[CellResult], numerator: str = NUMERATOR) -> list[Ratio]:
-    groups: dict[tuple[str, str], dict[str, list[CellResult]]] = defaultdict(
+    groups: dict[tuple[str, str, float], dict[str, list[CellResult]]] = defaultdict(
         lambda: defaultdict(list)
     )
     for cell in cells:
-        groups[(cell.spec.workload, cell.spec.load.label)][cell.spec.variant].append(cell)
+        key = (cell.spec.workload, cell.spec.load.label, _rtt_key(cell))
+        groups[key][cell.spec.variant].append(cell)
     result = []
-    for (workload, label), by_variant in sorted(groups.items()):
+    for (workload, label, _), by_variant in sorted(groups.items()):
         if numerator not in by_variant:
             continue
         for denominator, bottom in sorted(by_variant.items()):
@@ -188,6 +204,7 @@ def ratios(cells: list[CellResult], numerator: str = NUMERATOR) -> list[Ratio]:
                     flag_reasons=sorted(
                         {f"{c.spec.cell_id}: {r}" for c in invalid for r in c.validity.reasons}
                     ),
+                    db_rtt_ms=top[0].spec.db_rtt_ms,
                 )
             )
     return result
@@ -300,6 +317,8 @@ def summarize(run_dir: Path) -> Summary:
     cpu_count = int(manifest.machine.get("cpu_count") or 0)
     cells: list[CellResult] = []
     for cell_dir in sorted((run_dir / "cells").glob("*")):
+        if manifest.checksums is not None and cell_dir.name not in manifest.checksums:
+            continue  # never sealed: the cell was cut off (Locust may still have written a file)
         if cell_dir.is_dir() and (result := analyze_cell(cell_dir, config.validity, cpu_count)):
             cells.append(result)
     matrix_cells = [c for c in cells if c.spec.phase == "matrix"]
@@ -323,6 +342,12 @@ def summarize(run_dir: Path) -> Summary:
         skipped_variants={v.variant: "; ".join(v.failures) for v in verification if not v.passed},
         caveats=caveats(manifest, cells),
         complete=not manifest.interrupted,
+        soak=[
+            soak_cell(run_dir / "cells" / c.spec.cell_id, c, config.soak)
+            for c in matrix_cells
+            if config.soak.enabled
+        ],
     )
+    summary.caveats.extend(flag for s in summary.soak for flag in s.flags)
     write_json_atomic(run_dir / "summary.json", summary)
     return summary

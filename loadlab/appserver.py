@@ -53,6 +53,10 @@ class AppServer:
         assert self.process is not None
         return self.process.pid
 
+    def alive(self) -> bool:
+        """Is the server's master process still running? (Its workers may outlive it.)"""
+        return self.process is not None and self.process.alive()
+
     def record(self) -> VariantRecord:
         assert self.port is not None
         return self.variant.record(

@@ -17,12 +17,18 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The lab's private PostgreSQL cluster.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+trace_app = typer.Typer(
+    help="Request logs to replay (the trace-replay workload).", no_args_is_help=True
+)
+app.add_typer(trace_app, name="trace")
 
 
 def _fail(error: BaseException, code: int = 2) -> None:
+    from rich.markup import escape
+
     from loadlab.console import err_console
 
-    err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -48,12 +54,29 @@ def _cpusets(spec: str | None) -> dict[str, str] | None:
     return parts
 
 
+def _db_rtt(spec: str | None) -> dict[str, list[float]] | None:
+    if spec is None:
+        return None
+    from loadlab.config import NetworkEmulation
+
+    try:
+        return {"db_rtt_ms": NetworkEmulation.parse_rtts(spec)}
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--db-rtt") from None
+
+
 @app.command()
 def run(
-    preset: Annotated[str, typer.Option(help="quick, standard or full")] = "quick",
+    preset: Annotated[str, typer.Option(help="quick, standard, full or soak")] = "quick",
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="a TOML, YAML or JSON run config")
     ] = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="run a scenario (`loadlab scenarios` lists them)")
+    ] = None,
+    size: Annotated[
+        str, typer.Option(help="with --scenario: tiny, small or full (as written)")
+    ] = "full",
     backend: Annotated[str | None, typer.Option(help="local (default), compose or ansible")] = None,
     inventory: Annotated[
         str | None, typer.Option("--inventory", "-i", help="ansible backend: inventory")
@@ -80,6 +103,13 @@ def run(
     slo_ms: Annotated[float | None, typer.Option(help="capacity search: p99 SLO in ms")] = None,
     verify: Annotated[bool | None, typer.Option("--verify/--no-verify")] = None,
     pin: Annotated[str | None, typer.Option(help="CPU sets, e.g. 'app=0;db=1;load=1'")] = None,
+    db_rtt: Annotated[
+        str | None,
+        typer.Option(
+            help="emulated app-to-database round trip (root): 1ms, 0.5ms, 2 (= ms); "
+            "a list sweeps, e.g. 0,0.5,1,2,5"
+        ),
+    ] = None,
     order_seed: Annotated[
         int | None, typer.Option(help="seed of the randomised cell order")
     ] = None,
@@ -113,6 +143,7 @@ def run(
         "pool_size": pool_size,
         "verify": verify,
         "cpusets": _cpusets(pin),
+        "network": _db_rtt(db_rtt),
         "order_seed": order_seed,
         "capacity": {
             k: v for k, v in {"enabled": capacity, "slo_p99_ms": slo_ms}.items() if v is not None
@@ -120,7 +151,18 @@ def run(
         or None,
     }
     try:
-        cfg = load_config(None if config and preset == "quick" else preset, config, overrides)
+        if scenario is not None:
+            from loadlab.scenario import scenario_config
+
+            if config is not None:
+                raise LabError("--scenario and --config both name a run; give one of them")
+            cfg = scenario_config(scenario, size, overrides)
+        else:
+            cfg = load_config(None if config and preset == "quick" else preset, config, overrides)
+        if cfg.network is not None:  # before a results folder exists for a run that cannot start
+            from loadlab.netem import require_privileges
+
+            require_privileges()
         run_dir = _execute(cfg, results)
     except LabError as error:
         _fail(error)
@@ -136,13 +178,20 @@ def _execute(cfg: Any, results: Path | None) -> Path:
         from loadlab.backends.ansible import run_ansible
 
         return Path(run_ansible(cfg, results))
-    from loadlab.paths import results_root
+    from loadlab.paths import results_root, usable_results_root
     from loadlab.runner import Run
 
+    root = usable_results_root(results or results_root())
     with interrupts_as_keyboard_interrupt():
         try:
             with RichProgress() as progress:
-                current = Run(cfg, results or results_root(), progress)
+                try:
+                    current = Run(cfg, root, progress)
+                except FileExistsError as exc:  # a run id collision: never write into it
+                    raise LabError(
+                        f"the run folder {exc.filename} already exists; it was left untouched",
+                        hint="run again: every run draws a new id",
+                    ) from None
                 return current.execute()
         except KeyboardInterrupt:
             console.print(
@@ -169,11 +218,17 @@ def _finish(run_dir: Path, report: bool) -> None:
 @app.command()
 def summarize(run_dir: Path) -> None:
     """(Re)build summary.json from a results folder's raw cell files, and print it."""
+    from loadlab import integrity
     from loadlab.analysis import summarize as build
     from loadlab.console import print_summary
+    from loadlab.results import read_manifest
 
     if not (run_dir / "manifest.json").exists():
         _fail(LabError(f"{run_dir} has no manifest.json", hint="pass a folder under results/"))
+    try:
+        integrity.check(run_dir, read_manifest(run_dir))  # never summarise altered cell files
+    except LabError as error:
+        _fail(error)
     print_summary(build(run_dir))
 
 
@@ -231,11 +286,19 @@ def serve(
     from loadlab.console import console
     from loadlab.dataset import ensure_seeded
     from loadlab.paths import lab_home
+    from loadlab.ports import ensure_port_free
     from loadlab.processes import interrupts_as_keyboard_interrupt
-    from loadlab.registry import get_variant
+    from loadlab.registry import UnknownVariantError, get_variant
 
     try:
         spec = get_variant(variant)
+        # before Postgres starts (and maybe seeds for minutes) only to find the port taken
+        ensure_port_free(
+            port,
+            what=f"variant {variant}",
+            hint=f"pass another --port, or stop whatever holds {port} "
+            f"(`ss -ltnp 'sport = :{port}'` shows it)",
+        )
         cluster = cluster_for()
         with interrupts_as_keyboard_interrupt(), cluster.running():
             ensure_seeded(cluster, scale, 20240601)
@@ -248,6 +311,8 @@ def serve(
                 console.print(" ".join(server.argv()))
                 while server.process and server.process.alive():
                     time.sleep(0.5)
+    except UnknownVariantError as error:
+        _fail(LabError(str(error), hint="`loadlab variants` lists them with their command lines"))
     except (LabError, ValueError) as error:
         _fail(error)
     except KeyboardInterrupt:
@@ -269,12 +334,108 @@ def variants() -> None:
 def workloads() -> None:
     """List the workloads the locustfile can run."""
     from loadlab.console import console
-    from loadtests.workloads import get_workload, workload_names
+    from loadtests.workloads import get_workload, parameterised, workload_names
 
     for name in workload_names():
         console.print(
             f"[bold]{name}[/] ({get_workload(name).regime}): {get_workload(name).description}"
         )
+    for family, meaning in parameterised().items():
+        console.print(f"[bold]{family}-N[/]: N = {meaning}")
+
+
+@app.command()
+def scenarios() -> None:
+    """List the scenarios: name, version, the claims they test, what they run."""
+    from loadlab.console import console
+    from loadlab.scenario import load_scenarios
+
+    try:
+        found = load_scenarios()
+    except LabError as error:
+        _fail(error)
+        return
+    for s in found:
+        console.print(f"[bold]{s.name}[/] v{s.version} ({', '.join(s.claims)}): {s.description}")
+
+
+@app.command()
+def claims(
+    size: Annotated[
+        str, typer.Option(help="tiny (CI, seconds), small (a laptop) or full")
+    ] = "small",
+    scenarios: Annotated[
+        str | None, typer.Option(help="comma-separated scenario names (default: all)")
+    ] = None,
+    runs: Annotated[
+        list[Path] | None,
+        typer.Option("--from", help="report on these finished scenario runs instead of running"),
+    ] = None,
+    results: Annotated[Path | None, typer.Option(help="results root (default ./results)")] = None,
+    out: Annotated[Path, typer.Option(help="reports root")] = Path("reports"),
+    name: Annotated[str | None, typer.Option(help="report folder name under reports/")] = None,
+) -> None:
+    """Run the scenarios and build one report that sets each published claim beside the ratio
+    measured here, with a computed verdict."""
+    from loadlab.console import console
+    from loadlab.report.claims_report import build_claims_report
+    from loadlab.scenario import claims_plan
+
+    try:
+        run_dirs = list(runs or [])
+        if not run_dirs:
+            for scenario, cfg in claims_plan(size, _csv(scenarios)):
+                console.print(f"[bold]scenario {scenario.label}[/] at size {size}")
+                run_dirs.append(_execute(cfg, results))
+        console.print(f"report: {build_claims_report(run_dirs, out_root=out, name=name)}")
+    except LabError as error:
+        _fail(error)
+
+
+@trace_app.command("generate")
+def trace_generate(
+    out: Annotated[Path | None, typer.Option(help="default: the lab's shipped shop trace")] = None,
+    seed: Annotated[int, typer.Option(help="RNG seed")] = 20240601,
+    duration: Annotated[float, typer.Option(help="seconds of traffic")] = 120.0,
+    visits: Annotated[float, typer.Option(help="shopper visits starting per second")] = 4.0,
+) -> None:
+    """Write the shop model's request log (CSV) deterministically: same settings, same file."""
+    from loadlab.console import console
+    from loadlab.tracegen import write_shop_trace
+
+    settings = {"seed": seed, "duration_s": duration, "visits_per_s": visits}
+    path, count = write_shop_trace(out, **settings) if out else write_shop_trace(**settings)
+    console.print(f"{count} requests written to {path}")
+
+
+@trace_app.command("show")
+def trace_show(
+    path: Path,
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto, csv, jsonl, gunicorn or nginx")
+    ] = "auto",
+) -> None:
+    """Parse a trace (CSV, JSONL, gunicorn or nginx access log) and say what a replay sends."""
+    from collections import Counter
+
+    from loadlab.console import console
+    from loadtests.replay import stats_name
+    from loadtests.trace import FORMATS, TraceError, read_trace
+
+    if fmt not in FORMATS:
+        _fail(LabError(f"unknown trace format {fmt!r}; known: {', '.join(FORMATS)}"))
+    try:
+        trace = read_trace(path, fmt)  # type: ignore[arg-type]
+    except TraceError as error:
+        _fail(LabError(str(error)))
+        return
+    console.print(
+        f"{len(trace.requests)} requests over {trace.span:.1f}s ({trace.rate:.1f} req/s at 1x); "
+        f"{trace.skipped} line(s) skipped"
+    )
+    counts = Counter(f"{r.method} {stats_name(r.path)}" for r in trace.requests)
+    for request, count in counts.most_common(10):
+        console.print(f"  {count:>7}  {request}", highlight=False, markup=False)
 
 
 @db_app.command("up")
@@ -374,12 +535,32 @@ def main() -> None:
     try:
         app()
     except LabError as error:
+        from rich.markup import escape
+
         from loadlab.console import err_console
 
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as error:
+        # A bug or a failure no command anticipated: still one line, not a traceback, unless
+        # asked for. Nothing under results/ is touched on the way out.
+        import os
+
+        if os.environ.get("LOADLAB_DEBUG"):
+            raise
+        from rich.markup import escape
+
+        from loadlab.console import err_console
+
+        summary = escape((str(error).strip().splitlines() or [""])[0])
+        err_console.print(
+            f"[bold red]error:[/] unexpected {type(error).__name__}: {summary}\n"
+            "  fix: rerun with LOADLAB_DEBUG=1 for the traceback, and report it if it is a bug",
+            highlight=False,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ The CLI flags mirror the file's keys one to one, so a file and a command line sa
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -60,6 +61,60 @@ class CpuSets(_Strict):
         return cpus
 
 
+_RTT_UNITS = {"": 1.0, "ms": 1.0, "us": 0.001, "µs": 0.001, "s": 1000.0}
+_RTT_VALUE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|us|µs|s)?\s*$", re.I)
+_TC_RATE = re.compile(r"^\d+(\.\d+)?([kmgt]i?)?(bit|bps)$", re.I)
+
+
+class NetworkEmulation(_Strict):
+    """An emulated link between the app servers and PostgreSQL (local backend, needs root).
+
+    `db_rtt_ms` lists the round trips to run the matrix at: one value, or several for a sweep
+    (the RTT is then one more axis of the matrix)."""
+
+    db_rtt_ms: list[float] = Field(min_length=1, description="round trips in ms, e.g. [0, 1, 2]")
+    jitter_ms: float = Field(default=0.0, ge=0, description="spread of the round trip (± ms)")
+    rate: str = Field(default="", description='tc rate per direction, e.g. "1gbit"; "" = none')
+
+    @field_validator("db_rtt_ms", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return cls.parse_rtts(value)
+        return [value] if isinstance(value, int | float) else value
+
+    @field_validator("db_rtt_ms")
+    @classmethod
+    def _non_negative(cls, value: list[float]) -> list[float]:
+        if any(v < 0 or v != v or v == float("inf") for v in value):
+            raise ValueError("round trips must be finite and not negative")
+        return list(dict.fromkeys(value))
+
+    @field_validator("rate")
+    @classmethod
+    def _tc_rate(cls, value: str) -> str:
+        if value and not _TC_RATE.match(value.strip()):
+            raise ValueError(f"{value!r} is not a tc rate (examples: 100mbit, 1gbit, 10mbps)")
+        return value.strip()
+
+    @staticmethod
+    def parse_rtts(text: str) -> list[float]:
+        """ "0,0.5ms,1ms,2" -> [0.0, 0.5, 1.0, 2.0]; a plain number means milliseconds."""
+        values = []
+        for part in text.split(","):
+            if not part.strip():
+                continue
+            match = _RTT_VALUE.match(part)
+            if not match:
+                raise ValueError(
+                    f"{part.strip()!r} is not a round trip (examples: 1ms, 0.5ms, 500us, 2)"
+                )
+            values.append(float(match[1]) * _RTT_UNITS[(match[2] or "").lower()])
+        if not values:
+            raise ValueError("no round trip given (example: --db-rtt 1ms or --db-rtt 0,1,2)")
+        return values
+
+
 class Validity(_Strict):
     max_error_rate: float = Field(default=0.01, ge=0, le=1)
     loadgen_cpu_percent: float = Field(default=90.0, gt=0, description="of one core, per process")
@@ -67,8 +122,22 @@ class Validity(_Strict):
     machine_cpu_percent: float = Field(default=95.0, gt=0, description="of all cores")
 
 
+class Soak(_Strict):
+    """Long cells watched over time: RSS growth per component, latency and errors per window."""
+
+    enabled: bool = False
+    window_s: float = Field(default=60.0, gt=0, description="latency/error window length")
+    rss_growth_mb_per_hour: float = Field(
+        default=50.0, gt=0, description="flag a component whose RSS trend grows faster"
+    )
+    min_judged_s: float = Field(
+        default=600.0, ge=0, description="shorter cells get a trend but no RSS flag"
+    )
+
+
 class RunConfig(_Strict):
     preset: str | None = None
+    scenario: str | None = Field(default=None, description="the scenario run, as NAME@VERSION")
     backend: Backend = "local"
     variants: list[str] = Field(default_factory=variant_names)
     workloads: list[str] = Field(default_factory=lambda: ["json", "db-read"])
@@ -88,7 +157,11 @@ class RunConfig(_Strict):
     cpusets: CpuSets | None = None
     capacity: CapacitySearch = Field(default_factory=CapacitySearch)
     validity: Validity = Field(default_factory=Validity)
+    soak: Soak = Field(default_factory=Soak)
     inventory: str | None = Field(default=None, description="ansible backend: the inventory")
+    network: NetworkEmulation | None = Field(
+        default=None, description="local backend: put PostgreSQL behind an emulated link"
+    )
 
     @field_validator("variants")
     @classmethod
@@ -104,12 +177,10 @@ class RunConfig(_Strict):
     @field_validator("workloads")
     @classmethod
     def _known_workloads(cls, value: list[str]) -> list[str]:
-        from loadtests.workloads import workload_names
+        from loadtests.workloads import workloads_problem
 
-        known = workload_names()
-        unknown = [w for w in value if w not in known]
-        if unknown:
-            raise ValueError(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        if problem := workloads_problem(value):
+            raise ValueError(problem)
         if not value:
             raise ValueError("at least one workload is needed")
         return list(dict.fromkeys(value))
@@ -119,11 +190,13 @@ class RunConfig(_Strict):
         for load in self.loads:
             if load.model == "open" and not load.rate:
                 raise ValueError("an open-model load level needs a rate (requests/s)")
-        from loadtests.workloads import workload_names
+        from loadtests.workloads import is_workload
 
-        unknown = [w for w in self.capacity.workloads if w not in workload_names()]
+        unknown = [w for w in self.capacity.workloads if not is_workload(w)]
         if unknown:
             raise ValueError(f"capacity.workloads: unknown workload(s) {', '.join(unknown)}")
+        if self.network and self.backend != "local":
+            raise ValueError("network emulation (db_rtt_ms) is only available on the local backend")
         return self
 
 
@@ -132,27 +205,45 @@ def preset_names() -> list[str]:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    example = f"{PRESETS_DIR / 'quick.toml'} is a valid example"
     try:
         text = path.read_text()
     except OSError as exc:
-        raise LabError(f"cannot read config file {path}: {exc.strerror}") from None
+        raise LabError(
+            f"cannot read config file {path}: {exc.strerror}",
+            hint=f"check the path (TOML, YAML or JSON); {example}",
+        ) from None
+    except UnicodeDecodeError:
+        raise LabError(
+            f"config file {path} is not text (not UTF-8)", hint=f"save it as UTF-8; {example}"
+        ) from None
+    kind = {".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}.get(path.suffix, "TOML")
     try:
-        if path.suffix in {".yaml", ".yml"}:
+        if kind == "YAML":
             data = yaml.safe_load(text) or {}
-        elif path.suffix == ".json":
+        elif kind == "JSON":
             data = json.loads(text)
         else:
             data = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError, ValueError) as exc:
         raise LabError(
-            f"config file {path} is not valid {path.suffix.lstrip('.') or 'TOML'}: {exc}",
-            hint="fix the syntax; `loadlab config show --preset quick` prints a valid example",
+            f"config file {path} is not valid {kind}: {_syntax_error(exc)}",
+            hint=f"fix the syntax there; {example}",
         ) from None
     if not isinstance(data, dict):
         raise LabError(
-            f"config file {path} must hold a table of settings, not {type(data).__name__}"
+            f"config file {path} must hold a table of settings, not {type(data).__name__}",
+            hint=f"write `key = value` settings at the top level; {example}",
         )
     return data
+
+
+def _syntax_error(exc: Exception) -> str:
+    """One line: what the parser objected to and where (PyYAML's own text spans lines)."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(exc).split())
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

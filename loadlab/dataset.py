@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from loadlab.errors import LabError
 from loadlab.postgres import PostgresCluster
 
 SeedProgress = Callable[[str, int, int], None]
@@ -48,9 +49,26 @@ def seed_external(
     dsn: str, scale: float, seed: int, progress: SeedProgress | None = None
 ) -> dict[str, Any]:
     """Seed a server the lab does not own (compose, Ansible); skipped when the checksum matches."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
     from services import seed as seeding
 
-    result = seeding.seed(dsn, scale, seed=seed, progress=progress)
+    try:
+        conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise LabError(
+            f"--dsn is not a PostgreSQL connection string: {_first_line(exc)}",
+            hint="write it as postgresql://USER:PASSWORD@HOST:PORT/DBNAME",
+        ) from None
+    try:
+        result = seeding.seed(dsn, scale, seed=seed, progress=progress)
+    except psycopg.OperationalError as exc:
+        raise LabError(
+            f"cannot reach PostgreSQL at {describe_dsn(dsn)}: {_first_line(exc)}",
+            hint="check that the server is running and that host, port, user and password in "
+            "--dsn are right (`pg_isready -h HOST -p PORT` tests the first two)",
+        ) from None
     return {
         "scale": scale,
         "seed": seed,
@@ -60,3 +78,18 @@ def seed_external(
         "seed_seconds": round(result.seconds, 1),
         "users": seeding.users_for_scale(scale),
     }
+
+
+def describe_dsn(dsn: str) -> str:
+    """host:port/dbname of a connection string, without the password it may hold."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(dsn)
+    except Exception:  # a malformed string: say so rather than echo a secret
+        return "(an unparsable connection string)"
+    return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import Sequence
 from itertools import product
 
 from loadlab.results import CellSpec, LoadLevel
 
 
-def cell_id(order: int, variant: str, workload: str, load: LoadLevel, repeat: int) -> str:
-    return f"{order:03d}-{variant}-{workload}-{load.label}-r{repeat}"
+def cell_id(
+    order: int,
+    variant: str,
+    workload: str,
+    load: LoadLevel,
+    repeat: int,
+    db_rtt_ms: float | None = None,
+) -> str:
+    rtt = "" if db_rtt_ms is None else f"-rtt{db_rtt_ms:g}ms"
+    return f"{order:03d}-{variant}-{workload}-{load.label}{rtt}-r{repeat}"
 
 
 def new_order_seed() -> int:
@@ -31,17 +40,20 @@ def plan(
     seed: int,
     duration_s: float,
     warmup_s: float,
+    rtts: Sequence[float | None] = (None,),
 ) -> list[CellSpec]:
+    """`rtts`: emulated database round trips, one more axis shuffled into each block (so
+    drift spreads over the RTTs too); the default (None,) is a run without an emulated link."""
     rng = random.Random(seed)
     cells: list[CellSpec] = []
     for repeat in range(1, repeats + 1):
-        block = list(product(variants, workloads, loads))
+        block = list(product(variants, workloads, loads, rtts))
         rng.shuffle(block)
-        for variant, workload, load in block:
+        for variant, workload, load, rtt in block:
             order = len(cells) + 1
             cells.append(
                 CellSpec(
-                    cell_id=cell_id(order, variant, workload, load, repeat),
+                    cell_id=cell_id(order, variant, workload, load, repeat, rtt),
                     order=order,
                     variant=variant,
                     workload=workload,
@@ -49,6 +61,7 @@ def plan(
                     repeat=repeat,
                     duration_s=duration_s,
                     warmup_s=warmup_s,
+                    db_rtt_ms=rtt,
                 )
             )
     return cells

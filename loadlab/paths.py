@@ -23,3 +23,26 @@ def venv_bin(name: str) -> str:
 
     candidate = Path(sys.executable).parent / name
     return str(candidate) if candidate.exists() else name
+
+
+def usable_results_root(path: Path) -> Path:
+    """`path` as a results root, or a LabError saying why it cannot be one. Checked before a
+    run starts anything; it never creates, moves or deletes what is already there."""
+    import os
+
+    from loadlab.errors import LabError
+
+    for candidate in [path, *path.parents]:
+        if candidate.exists() and not candidate.is_dir():
+            raise LabError(
+                f"the results folder {path} cannot be made: {candidate} exists and is not a folder",
+                hint="pass --results a folder (new or existing); the file was left as it is",
+            )
+        if candidate.is_dir():
+            if not os.access(candidate, os.W_OK | os.X_OK):
+                raise LabError(
+                    f"the results folder {path} cannot be written: {candidate} is not writable",
+                    hint="pass --results a folder you can write to",
+                )
+            break
+    return path

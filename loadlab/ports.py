@@ -13,7 +13,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def ensure_port_free(port: int, host: str = "127.0.0.1", what: str = "the lab") -> None:
+def ensure_port_free(
+    port: int, host: str = "127.0.0.1", what: str = "the lab", hint: str | None = None
+) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -21,6 +23,7 @@ def ensure_port_free(port: int, host: str = "127.0.0.1", what: str = "the lab") 
         except OSError as exc:
             raise LabError(
                 f"port {port} on {host} is already in use, so {what} cannot listen there ({exc.strerror})",
-                hint=f"stop whatever holds it (`ss -ltnp 'sport = :{port}'` shows it) "
+                hint=hint
+                or f"stop whatever holds it (`ss -ltnp 'sport = :{port}'` shows it) "
                 "or leave the port unset so the lab picks a free one",
             ) from None

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import subprocess
@@ -14,15 +15,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
+from psycopg import sql
 
 from loadlab.errors import LabError
 from loadlab.ports import ensure_port_free, free_port
 
 DB_NAME = "loadlab"
 DB_USER = "loadlab"
-DB_PASSWORD = "loadlab"  # a throwaway loopback-only cluster; never used beyond this machine
+# The lab role's password is generated once per cluster and kept in this file under the
+# cluster's home, readable by its owner only (see PostgresCluster.password).
+PASSWORD_FILE = "password"
 SERVICE_USER = "loadlab"
 
 BENCHMARK_SETTINGS: dict[str, str] = {
@@ -117,6 +122,11 @@ class PostgresCluster:
     bindir: Path = field(default_factory=find_bindir)
     settings: dict[str, str] = field(default_factory=lambda: dict(BENCHMARK_SETTINGS))
     cpuset: set[int] | None = None
+    # An emulated network (loadlab.netem): the postmaster starts inside this namespace and
+    # listens on `listen_address` there; the data directory is the same either way.
+    netns: str | None = None
+    listen_address: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # where clients in the root namespace reach it
 
     def __post_init__(self) -> None:
         self.account = _service_account()
@@ -150,16 +160,63 @@ class PostgresCluster:
         self._save_state(seed=info)
 
     # ----------------------------------------------------------------- urls
-    def dsn(self, host: str = "127.0.0.1") -> str:
-        return f"postgresql://{DB_USER}:{DB_PASSWORD}@{host}:{self.port}/{DB_NAME}"
+    def dsn(self, host: str | None = None) -> str:
+        secret = quote(self.password, safe="")
+        return f"postgresql://{DB_USER}:{secret}@{host or self.host}:{self.port}/{DB_NAME}"
+
+    @property
+    def password(self) -> str:
+        """The lab role's password: made on first use, then kept for the cluster's life in
+        `home/password`, mode 0600 (purge removes it with the cluster). Host connections
+        need it (scram-sha-256); only the owner's Unix socket trusts, in a 0700 folder."""
+        path = self.home / PASSWORD_FILE
+        for _ in range(2):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mode & 0o077:
+                    os.chmod(path, 0o600)
+                if secret := path.read_text().strip():
+                    return secret
+            self.home.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{PASSWORD_FILE}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(24) + "\n")
+            try:  # a link never replaces: a concurrent first use keeps whichever came first
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        raise LabError(
+            f"the cluster's password file {path} is empty",
+            hint="delete it; the next start writes a new one",
+        )
 
     def admin_dsn(self) -> str:
         """Superuser over the Unix socket (trust), for pg_stat_statements and settings."""
         return f"postgresql:///{DB_NAME}?host={self.socket_dir}&port={self.port}&user=postgres"
 
     # ----------------------------------------------------------------- lifecycle
-    def _run_as_owner(self, argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-        user, group = self.account if self.account else (None, None)
+    def _in_netns(self, argv: list[str]) -> list[str]:
+        """Entering a namespace takes root: enter it first, then become the owner."""
+        drop = []
+        if self.account:
+            user, group = self.account
+            drop = ["setpriv", f"--reuid={user}", f"--regid={group}", "--init-groups", "--"]
+        return ["ip", "netns", "exec", str(self.netns), *drop, *argv]
+
+    def admit(self, network: str) -> None:
+        """Let clients from `network` in with the password (pg_hba.conf; read at start)."""
+        hba = self.data_dir / "pg_hba.conf"
+        line = f"host all all {network} scram-sha-256"
+        if line not in hba.read_text().splitlines():
+            with hba.open("a") as handle:
+                handle.write(f"# loadlab: the emulated network link\n{line}\n")
+
+    def _run_as_owner(
+        self, argv: list[str], as_root: bool = False, **kwargs: object
+    ) -> subprocess.CompletedProcess[str]:
+        user, group = self.account if self.account and not as_root else (None, None)
         return subprocess.run(
             argv,
             user=user,
@@ -235,6 +292,7 @@ class PostgresCluster:
                     f"a postmaster is running in {self.data_dir} but its port is unknown",
                     hint="stop it with `loadlab db down`",
                 )
+            self._ensure_database()  # a postmaster started by an older lab has an old password
             return False
         if self.port is None:
             self.port = free_port()
@@ -242,7 +300,7 @@ class PostgresCluster:
             ensure_port_free(self.port, what="PostgreSQL")
         self.log_path.touch()
         self._chown(self.log_path)
-        options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1"
+        options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses={self.listen_address}"
         argv = [
             str(self.bindir / "pg_ctl"),
             "start",
@@ -258,7 +316,9 @@ class PostgresCluster:
         ]
         if self.cpuset:
             argv = ["taskset", "-c", ",".join(map(str, sorted(self.cpuset))), *argv]
-        result = self._run_as_owner(argv)
+        if self.netns:
+            argv = self._in_netns(argv)
+        result = self._run_as_owner(argv, as_root=bool(self.netns))
         if result.returncode != 0:
             tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-10:])
             raise LabError(
@@ -275,10 +335,17 @@ class PostgresCluster:
             f"postgresql:///postgres?host={self.socket_dir}&port={self.port}&user=postgres",
             autocommit=True,
         ) as conn:
-            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [DB_USER]).fetchone():
-                conn.execute(
-                    f"CREATE ROLE {DB_USER} LOGIN PASSWORD '{DB_PASSWORD}' IN ROLE pg_read_all_stats"
-                )
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [DB_USER]).fetchone()
+            # ALTER on every start: a cluster made with an older password (or a lost file)
+            # takes the one on disk
+            statement = (
+                "ALTER ROLE {} PASSWORD {}"
+                if exists
+                else "CREATE ROLE {} LOGIN PASSWORD {} IN ROLE pg_read_all_stats"
+            )
+            conn.execute(
+                sql.SQL(statement).format(sql.Identifier(DB_USER), sql.Literal(self.password))
+            )
             if not conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]
             ).fetchone():

@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -59,21 +60,24 @@ class ManagedProcess:
                 os.sched_setaffinity(0, cpuset)
 
         try:
-            self.popen = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=self.cwd,
-                user=self.user,
-                group=self.group,
-                start_new_session=True,
-                preexec_fn=_pin if cpuset else None,
-            )
+            # an interrupt between the fork and `_LIVE.add` would leave the child untracked,
+            # alive after the run: it is held back until the child is on the books
+            with _deferred_interrupts():
+                self.popen = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self.env,
+                    cwd=self.cwd,
+                    user=self.user,
+                    group=self.group,
+                    start_new_session=True,
+                    preexec_fn=_pin if cpuset else None,
+                )
+                _LIVE.add(self)
         finally:
             log.close()
-        _LIVE.add(self)
         return self
 
     def alive(self) -> bool:
@@ -113,6 +117,27 @@ class ManagedProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def _deferred_interrupts() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP for the block, then deliver them again to whatever
+    handler was in place (so Ctrl-C still stops the run, just after the block)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be changed, and only run, in the main thread
+        return
+    caught: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: caught.append(signum))
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for signum in caught:
+            os.kill(os.getpid(), signum)
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -53,6 +53,9 @@ class CellSpec(_Model):
     duration_s: float
     warmup_s: float
     phase: Literal["matrix", "capacity"] = "matrix"
+    db_rtt_ms: float | None = Field(
+        default=None, description="emulated app-to-database round trip; None: no emulated link"
+    )
 
 
 class Latency(_Model):
@@ -128,6 +131,7 @@ class Aggregate(_Model):
     requests: int
     valid: bool
     invalid_reasons: list[str] = Field(default_factory=list)
+    db_rtt_ms: float | None = None
 
 
 class Ratio(_Model):
@@ -141,6 +145,7 @@ class Ratio(_Model):
     estimate: Estimate
     flagged: bool = False
     flag_reasons: list[str] = Field(default_factory=list)
+    db_rtt_ms: float | None = None
 
 
 class CapacityStep(_Model):
@@ -172,6 +177,50 @@ class VerificationResult(_Model):
     failures: list[str] = Field(default_factory=list)
 
 
+class RssTrend(_Model):
+    """One component's resident memory over a soak cell (summed over its processes)."""
+
+    component: str
+    start_mb: float
+    end_mb: float
+    max_mb: float
+    growth_mb_per_hour: float = Field(description="slope of a least-squares line through RSS")
+    samples: int
+    flagged: bool = False
+
+
+class SoakWindow(_Model):
+    """One window of a soak cell, from that window's own HDR histogram."""
+
+    start_s: float
+    duration_s: float
+    requests: int
+    errors: int
+    error_rate: float
+    throughput_rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+class SoakResult(_Model):
+    """A long cell watched over time: memory trends per component, latency drift per window."""
+
+    cell_id: str
+    variant: str
+    workload: str
+    load_label: str
+    measured_s: float
+    window_s: float
+    rss_threshold_mb_per_hour: float
+    judged: bool = Field(description="long enough for RSS growth to be flagged")
+    rss: list[RssTrend] = Field(default_factory=list)
+    windows: list[SoakWindow] = Field(default_factory=list)
+    p50_drift_ms_per_hour: float | None = None
+    p99_drift_ms_per_hour: float | None = None
+    error_rate_drift_per_hour: float | None = None
+    flags: list[str] = Field(default_factory=list)
+
+
 class Summary(_Model):
     run_id: str
     backend: str
@@ -186,6 +235,7 @@ class Summary(_Model):
     skipped_variants: dict[str, str] = Field(default_factory=dict)
     caveats: list[str] = Field(default_factory=list)
     complete: bool = True
+    soak: list[SoakResult] = Field(default_factory=list)
 
 
 class VariantRecord(_Model):
@@ -227,21 +277,31 @@ class Manifest(_Model):
     cpusets: dict[str, str] = Field(default_factory=dict)
     caveats: list[str] = Field(default_factory=list)
     interrupted: bool = False
+    checksums: dict[str, dict[str, str]] | None = Field(
+        default=None,
+        description="sha256 of each finished cell's data files: cell id -> file name -> digest "
+        "(see loadlab.integrity). Only these sealed cells count; None: the run predates seals",
+    )
 
 
 def write_json_atomic(path: Path, payload: BaseModel | dict[str, Any] | list[Any]) -> None:
     """Write via a temporary file and rename, so a crash never leaves half a result."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = (
         payload.model_dump_json(indent=2)
         if isinstance(payload, BaseModel)
         else json.dumps(payload, indent=2, sort_keys=True, default=str)
     )
+    write_text_atomic(path, text + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """A temporary file in the same directory, fsynced, then renamed over `path`: a reader
+    (or a crash) sees the old file or the whole new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
-            handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

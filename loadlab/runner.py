@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from loadlab import __version__, environment, verify
+from loadlab import __version__, environment, integrity, verify
 from loadlab.analysis import analyze_cell, step_verdict, summarize
 from loadlab.config import RunConfig
 from loadlab.errors import LabError
@@ -74,9 +74,16 @@ class Run:
             python=environment.python(),
             packages=environment.packages(),
             cpusets=self.config.cpusets.model_dump() if self.config.cpusets else {},
+            checksums={},  # cells are sealed as they finish; an unsealed one never finished
         )
         self.manifest.invocation = " ".join(shlex.quote(a) for a in sys.argv)  # type: ignore[attr-defined]
         self.save_manifest()
+
+    @property
+    def rtts(self) -> list[float | None]:
+        """The emulated database round trips, a matrix axis; [None] without an emulated link."""
+        network = self.config.network
+        return list(network.db_rtt_ms) if network else [None]
 
     def save_manifest(self) -> None:
         write_json_atomic(self.dir / "manifest.json", self.manifest)
@@ -109,12 +116,19 @@ class Run:
         return [r.variant for r in results if r.passed]
 
     def run_cells(self, lab: Any, cells: list[CellSpec]) -> list[CellResult]:
-        """Run cells in order, keeping a variant's server up across consecutive cells."""
+        """Run cells in order, keeping a variant's server up across consecutive cells, and
+        starting it again when it died during the last one (stopping what it left behind)."""
         results: list[CellResult] = []
         with contextlib.ExitStack() as stack:
             current: tuple[str, Any] | None = None
             for index, spec in enumerate(cells, 1):
-                if current is None or current[0] != spec.variant:
+                dead = current is not None and not getattr(current[1], "alive", lambda: True)()
+                if dead and results:
+                    self.manifest.caveats.append(
+                        f"{results[-1].spec.variant}'s server died during "
+                        f"{results[-1].spec.cell_id} and was started again for the next cell"
+                    )
+                if current is None or current[0] != spec.variant or dead:
                     stack.close()
                     current = (spec.variant, stack.enter_context(lab.serve(spec.variant)))
                     self.manifest.variants[spec.variant] = current[1].record()
@@ -132,6 +146,10 @@ class Run:
         self.progress.cell_finished(result)
         if result is None:
             raise LabError(f"cell {spec.cell_id} produced no measurement", hint=f"see {cell_dir}")
+        # the cell's files are final now (analysis wrote latency.hdr): seal them
+        sealed = integrity.cell_checksums(cell_dir)
+        self.manifest.checksums = {**(self.manifest.checksums or {}), spec.cell_id: sealed}
+        self.save_manifest()
         return result
 
     def capacity_search(self, lab: Any, variants: list[str], start_order: int) -> None:
@@ -158,6 +176,7 @@ class Run:
                         duration_s=search.duration_s,
                         warmup_s=search.warmup_s,
                         phase="capacity",
+                        db_rtt_ms=self.rtts[0],
                     )
                     self.progress.phase(f"capacity search {variant} {workload}: step {step + 1}")
                     result = self.run_cell(lab, spec, served, step + 1, search.max_steps)
@@ -194,6 +213,7 @@ class Run:
                     seed=int(self.config.order_seed or 0),
                     duration_s=self.config.duration_s,
                     warmup_s=self.config.warmup_s,
+                    rtts=self.rtts,
                 )
                 self.manifest.order = {
                     "seed": self.config.order_seed,

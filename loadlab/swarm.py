@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,8 +29,10 @@ def swarm_environment(
     warmup_s: float,
     duration_s: float,
     measurement_out: Path,
+    window_s: float = 0.0,
 ) -> dict[str, str]:
-    """The LOADLAB_* variables of docs/contracts.md, identical on master and workers."""
+    """The LOADLAB_* variables of docs/contracts.md, identical on master and workers.
+    `window_s` > 0 also records a latency histogram per window of that length (soak runs)."""
     return {
         "LOADLAB_WORKLOAD": workload,
         "LOADLAB_USERS_SEEDED": str(users_seeded),
@@ -38,6 +42,7 @@ def swarm_environment(
         "LOADLAB_WARMUP_S": str(warmup_s),
         "LOADLAB_DURATION_S": str(warmup_s + duration_s),
         "LOADLAB_MEASUREMENT_OUT": str(measurement_out),
+        "LOADLAB_WINDOW_S": str(window_s),
     }
 
 
@@ -56,6 +61,12 @@ class Swarm:
     def total_s(self) -> float:
         return float(self.env["LOADLAB_DURATION_S"])
 
+    @property
+    def staging(self) -> Path:
+        """Locust rewrites its CSVs in place while it runs; they live here until the master
+        has exited and are then renamed into the cell, so the cell only ever holds whole files."""
+        return self.cell_dir / ".locust-partial"
+
     def pids(self) -> dict[str, list[int]]:
         return {
             "locust-master": [self.master.pid] if self.master else [],
@@ -70,6 +81,7 @@ class Swarm:
         locust = venv_bin("locust")
         spawn_rate = max(self.load.users, 1)  # every user within the first second
         safety_limit = int(self.total_s + 30)  # our timed stop ends it; this is a backstop
+        self.staging.mkdir(parents=True, exist_ok=True)
         self.master = ManagedProcess(
             "locust-master",
             [
@@ -95,7 +107,7 @@ class Swarm:
                 "--host",
                 self.host_url,
                 "--csv",
-                str(self.cell_dir / "locust"),
+                str(self.staging / "locust"),
                 "--csv-full-history",
                 "--only-summary",
                 "--loglevel",
@@ -130,12 +142,22 @@ class Swarm:
             )
         return self
 
-    def wait(self, tick: Callable[[float], None] | None = None) -> dict[str, Any]:
-        """Wait for the master to finish; returns measurement.json's content."""
+    def wait(
+        self,
+        tick: Callable[[float], None] | None = None,
+        stop_early: Callable[[], bool] | None = None,
+    ) -> dict[str, Any]:
+        """Wait for the master to finish; returns measurement.json's content. When
+        `stop_early` says so, the master is asked to end the test now (SIGTERM: Locust stops
+        its workers and still writes what it measured)."""
         assert self.master is not None
         started = time.monotonic()
         deadline = started + self.total_s + 90
+        stopping = False
         while self.master.alive():
+            if not stopping and stop_early is not None and stop_early():
+                stopping = True
+                os.kill(self.master.pid, signal.SIGTERM)
             if time.monotonic() > deadline:
                 raise LabError(
                     f"the Locust master did not finish within {self.total_s + 90:.0f}s",
@@ -156,6 +178,16 @@ class Swarm:
     def stop(self) -> None:
         for proc in [*self.worker_procs, *([self.master] if self.master else [])]:
             proc.stop(timeout=5)
+        self.publish_csvs()
+
+    def publish_csvs(self) -> None:
+        """Rename Locust's finished CSVs from the staging folder into the cell (same file
+        system, so each rename is atomic); only once no Locust process can write them."""
+        if not self.staging.is_dir():
+            return
+        for path in sorted(self.staging.iterdir()):
+            os.replace(path, self.cell_dir / path.name)
+        shutil.rmtree(self.staging, ignore_errors=True)
 
     def __enter__(self) -> Swarm:
         return self.start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from loadlab.config import Validity as Thresholds
 from loadlab.results import ComponentUsage, Validity
 
@@ -20,8 +22,10 @@ def judge(
     workers_final: int,
     thresholds: Thresholds,
     backlog: int = 0,
+    faults: Sequence[str] = (),
 ) -> Validity:
-    reasons: list[str] = []
+    # a fault (app died, worker lost, database restarted) is the root cause: it comes first
+    reasons: list[str] = list(faults)
     warnings: list[str] = []
     total = requests
     if total == 0:

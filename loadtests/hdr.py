@@ -7,11 +7,15 @@ the same recording:
   the request context), so a stalled server cannot hide its queue;
 - the deltas travel to the master in `report_to_master` (every few seconds), and a final
   delta in a custom message when the worker stops, before Locust's `client_stopped`;
-- the master merges them and writes `measurement.json` when the test stops.
+- the master merges them and writes `measurement.json` when the test stops;
+- with LOADLAB_WINDOW_S > 0 each request also lands in the histogram of the window (of the
+  measured time, by completion) it completed in, so a soak run's latency drift is exact per
+  window, not Locust's rounded ten-second rolling percentiles.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -31,6 +35,30 @@ FINAL_MESSAGE = "loadlab_final"
 REPORT_KEY = "loadlab"
 
 
+def window_seconds() -> float:
+    raw = os.environ.get("LOADLAB_WINDOW_S", "")
+    return float(raw) if raw.strip() else 0.0
+
+
+@dataclass
+class Window:
+    """One window's share of a report: its histogram and counts."""
+
+    histogram: HdrHistogram = field(default_factory=new_histogram)
+    requests: int = 0
+    errors: int = 0
+
+    def add(self, payload: dict[str, Any]) -> None:
+        if payload.get("hdr"):
+            self.histogram.add(HdrHistogram.decode(payload["hdr"]))
+        self.requests += int(payload.get("requests", 0))
+        self.errors += int(payload.get("errors", 0))
+
+    def encode(self) -> dict[str, Any]:
+        hdr = self.histogram.encode().decode("ascii") if self.histogram.get_total_count() else ""
+        return {"hdr": hdr, "requests": self.requests, "errors": self.errors}
+
+
 @dataclass
 class Recorder:
     """What one process has recorded since its last report."""
@@ -41,23 +69,36 @@ class Recorder:
     by_name: dict[str, list[int]] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     measure_from: float = float("inf")  # time.monotonic(); +inf until the test starts
+    window_s: float = field(default_factory=window_seconds)
+    windows: dict[int, Window] = field(default_factory=dict)
 
     def record(self, name: str, latency_s: float, completed: float, failed: str | None) -> None:
         # a request belongs to the window it completes in, as Locust's own stats reset does;
         # one sent late during warm-up still shows its whole wait when it lands in the window
         if completed < self.measure_from:
             return
+        window = (
+            self.windows.setdefault(int((completed - self.measure_from) // self.window_s), Window())
+            if self.window_s > 0
+            else None
+        )
         counts = self.by_name.setdefault(name, [0, 0])
         counts[0] += 1
         self.requests += 1
+        if window is not None:
+            window.requests += 1
         if failed is not None:
             counts[1] += 1
             self.errors += 1
+            if window is not None:
+                window.errors += 1
             key = failed[:200]
             self.failures[key] = self.failures.get(key, 0) + 1
             return
         micros = min(max(int(latency_s * 1_000_000), LOWEST_US), HIGHEST_US)
         self.histogram.record_value(micros)
+        if window is not None:
+            window.histogram.record_value(micros)
 
     def drain(self, final: bool = False) -> dict[str, Any]:
         payload = {
@@ -70,10 +111,11 @@ class Recorder:
             "failures": self.failures,
             "final": final,
             "backlog": int(_timing.get("backlog", 0)) if final else 0,
+            "windows": {str(index): w.encode() for index, w in self.windows.items()},
         }
         self.histogram = new_histogram()
         self.requests = self.errors = 0
-        self.by_name, self.failures = {}, {}
+        self.by_name, self.failures, self.windows = {}, {}, {}
         return payload
 
 
@@ -89,6 +131,7 @@ class Merged:
     finals: set[str] = field(default_factory=set)
     workers_seen: set[str] = field(default_factory=set)
     backlog: int = 0
+    windows: dict[int, Window] = field(default_factory=dict)
 
     def add(self, worker_id: str, payload: dict[str, Any]) -> None:
         self.workers_seen.add(worker_id)
@@ -103,6 +146,8 @@ class Merged:
         for message, count in payload.get("failures", {}).items():
             self.failures[message] = self.failures.get(message, 0) + count
         self.backlog += int(payload.get("backlog", 0))
+        for index, window in payload.get("windows", {}).items():
+            self.windows.setdefault(int(index), Window()).add(window)
         if payload.get("final"):
             self.finals.add(worker_id)
 
@@ -209,6 +254,11 @@ def summary(environment: Environment) -> dict[str, Any]:
         "backlog": _merged.backlog,
         "latency_unit": "us",
         "hdr": hist.encode().decode("ascii") if hist.get_total_count() else "",
+        "window_s": window_seconds(),
+        "windows": [
+            {"index": index, "start_s": index * window_seconds(), **window.encode()}
+            for index, window in sorted(_merged.windows.items())
+        ],
     }
 
 
@@ -219,6 +269,13 @@ def write_measurement(environment: Environment) -> None:
     directory = os.path.dirname(os.path.abspath(target))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".measurement.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(summary(environment), handle, indent=1)
-    os.replace(tmp, target)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(summary(environment), handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

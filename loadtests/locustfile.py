@@ -20,6 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loadtests import hdr, timed_stop  # noqa: F401  (registers the event listeners)
 from loadtests.pacing import Schedule
+from loadtests.replay import replayer_for
+from loadtests.replay import send as send_replayed
 from loadtests.settings import LoadSettings
 from loadtests.workloads import get_workload
 from loadtests.workloads.base import Draw
@@ -34,23 +36,31 @@ def swarm_users(user: FastHttpUser) -> int:
     return max(int(getattr(user.environment.parsed_options, "num_users", 1) or 1), 1)
 
 
+# a schedule (open model or a trace's recorded pace) decides when to send: no think time
+PACED = SETTINGS.open_model or WORKLOAD.replay is not None
+
+
 class LabUser(FastHttpUser):
-    wait_time = constant(0 if SETTINGS.open_model else SETTINGS.think_ms / 1000.0)
+    wait_time = constant(0 if PACED else SETTINGS.think_ms / 1000.0)
     network_timeout = 30.0
     connection_timeout = 10.0
 
     def on_start(self) -> None:
         self.rng = random.Random()
         self.draw = Draw(self.rng, SETTINGS.users_seeded)
+        self.replayer = replayer_for(WORKLOAD.replay, self.environment) if WORKLOAD.replay else None
         self.schedule = (
             Schedule(SETTINGS.arrival_rate / swarm_users(self), self.rng)
-            if SETTINGS.open_model
+            if SETTINGS.open_model and self.replayer is None
             else None
         )
 
     @task
     def send(self) -> None:
         context: dict[str, Any] = {}
+        if self.replayer is not None:
+            self.replay(context)
+            return
         if self.schedule is not None:
             intended = self.schedule.next_intended()
             delay = intended - time.monotonic()
@@ -58,3 +68,16 @@ class LabUser(FastHttpUser):
                 gevent.sleep(delay)
             context["intended"] = intended
         WORKLOAD.pick(self.rng).send(self.client, self.draw, context)
+
+    def replay(self, context: dict[str, Any]) -> None:
+        assert self.replayer is not None
+        upcoming = self.replayer.next()
+        if upcoming is None:
+            gevent.sleep(1.0)
+            return
+        request, intended = upcoming
+        delay = intended - time.monotonic()
+        if delay > 0:
+            gevent.sleep(delay)
+        context["intended"] = intended
+        send_replayed(self.client, request, SETTINGS.users_seeded, self.draw, context)

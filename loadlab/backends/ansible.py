@@ -260,6 +260,7 @@ def collect_cell(args: argparse.Namespace) -> None:
 
 def finish(args: argparse.Namespace) -> None:
     """Complete manifest.json from the facts bench.yml gathered, then summarise the run."""
+    from loadlab import integrity
     from loadlab.analysis import summarize
     from loadlab.registry import get_variant
     from loadlab.results import Manifest, write_json_atomic
@@ -321,6 +322,12 @@ def finish(args: argparse.Namespace) -> None:
     manifest.interrupted = bool(facts.get("failed", False))
     write_json_atomic(run_dir / "manifest.json", manifest)
     summary = summarize(run_dir)
+    # the fetched cells are final now (summarize wrote any missing latency.hdr): seal them
+    manifest.checksums = {
+        cell.spec.cell_id: integrity.cell_checksums(run_dir / "cells" / cell.spec.cell_id)
+        for cell in summary.cells
+    }
+    write_json_atomic(run_dir / "manifest.json", manifest)
     _print_json(
         {"run_dir": str(run_dir), "cells": len(summary.cells), "complete": summary.complete}
     )

@@ -28,6 +28,7 @@ import http.client
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -288,7 +289,11 @@ class StackSettings:
 
     project: str
     image_tag: str = field(default_factory=lambda: os.environ.get("LOADLAB_IMAGE_TAG", "latest"))
-    pg_password: str = "loadlab"  # a throwaway lab database published on 127.0.0.1 only
+    # Never a constant in the repository: LOADLAB_PG_PASSWORD when set, else a fresh one per
+    # stack (each run's project and volume are new, and removed with it)
+    pg_password: str = field(
+        default_factory=lambda: os.environ.get("LOADLAB_PG_PASSWORD") or secrets.token_hex(16)
+    )
     scale: float = 1.0
     data_seed: int = 20240601
     app_workers: int = 1

@@ -12,6 +12,9 @@ from loadlab import pgstats
 from loadlab.appserver import AppServer
 from loadlab.config import CpuSets, RunConfig
 from loadlab.dataset import SeedProgress, ensure_seeded
+from loadlab.errors import LabError
+from loadlab.faults import CellWatch
+from loadlab.netem import EmulatedLink, emulated_link
 from loadlab.paths import lab_home
 from loadlab.postgres import PostgresCluster
 from loadlab.progress import Progress
@@ -28,12 +31,18 @@ def cluster_for(config: RunConfig | None = None) -> PostgresCluster:
 
 class LocalLab:
     def __init__(
-        self, config: RunConfig, cluster: PostgresCluster, data: dict[str, Any], log_dir: Path
+        self,
+        config: RunConfig,
+        cluster: PostgresCluster,
+        data: dict[str, Any],
+        log_dir: Path,
+        link: EmulatedLink | None = None,
     ):
         self.config = config
         self.cluster = cluster
         self.data = data
         self.log_dir = log_dir
+        self.link = link
         sets = config.cpusets
         self.app_cpus = CpuSets.parse(sets.app) if sets else None
         self.load_cpus = CpuSets.parse(sets.load) if sets else None
@@ -43,9 +52,13 @@ class LocalLab:
         self.postgres = {
             "version": cluster.version(),
             "settings": cluster.current_settings(),
-            "host": "127.0.0.1 (private cluster started by the lab)",
+            "host": "127.0.0.1 (private cluster started by the lab)"
+            if link is None
+            else f"{link.db_address} in network namespace {link.namespace} (emulated link)",
             "data_directory": str(cluster.data_dir),
         }
+        if link is not None:
+            self.postgres["network"] = link.record()
         self.topology = {
             "backend": "local",
             "hosts": {"localhost": ["postgres", "app", "locust-master", "locust-worker"]},
@@ -53,6 +66,16 @@ class LocalLab:
             "app_workers": self.app_workers,
         }
         self.caveats = []
+        if link is not None:
+            self.topology["hosts"] = {
+                "localhost": ["app", "locust-master", "locust-worker"],
+                f"{link.namespace} (netns, {link.db_address})": ["postgres"],
+            }
+            self.topology["db_link"] = link.record()
+            if link.emulator_note:
+                self.caveats.append(
+                    f"database round trip emulated without netem: {link.emulator_note}"
+                )
         if not sets:
             self.caveats.append(
                 f"load generator, app and database share the same {len(os.sched_getaffinity(0))} "
@@ -72,7 +95,7 @@ class LocalLab:
     def serve(self, variant: str) -> Iterator[AppServer]:
         with AppServer(
             get_variant(variant),
-            self.cluster.dsn(),
+            self.dsn,
             self.log_dir,
             workers=self.app_workers,
             pool_size=self.config.pool_size,
@@ -90,7 +113,10 @@ class LocalLab:
             warmup_s=spec.warmup_s,
             duration_s=spec.duration_s,
             measurement_out=cell_dir / "measurement.json",
+            window_s=self.config.soak.window_s if self.config.soak.enabled else 0.0,
         )
+        if self.link is not None and spec.db_rtt_ms is not None:
+            self.link.set_rtt(spec.db_rtt_ms)
         before = pgstats.snapshot(self.admin_dsn)
         swarm = Swarm(
             served.url, cell_dir, self.config.locust_workers, spec.load, env, cpuset=self.load_cpus
@@ -101,8 +127,23 @@ class LocalLab:
             "locust-master": lambda: swarm.pids()["locust-master"],
             "locust-worker": lambda: swarm.pids()["locust-worker"],
         }
+        if self.link is not None and self.link.relay is not None:
+            components["db-link"] = fixed(self.link.relay.pid)
+        watch = CellWatch(
+            cell_dir, served.process, lambda: swarm.worker_procs, self.cluster.postmaster_pid
+        )
+
+        def stop_early() -> bool:
+            watch.poll()
+            return watch.stop_cell
+
         with Sampler(cell_dir / "resources.csv", components), swarm:
-            swarm.wait(lambda elapsed: progress.cell_tick(elapsed, swarm.total_s))
+            try:
+                swarm.wait(lambda e: progress.cell_tick(e, swarm.total_s), stop_early=stop_early)
+            except LabError:
+                if not watch.faults:
+                    raise  # a cell that failed on its own is the lab's fault: stop the run
+            watch.poll()
         write_json_atomic(
             cell_dir / "pg_stat_statements.json",
             pgstats.delta(before, pgstats.snapshot(self.admin_dsn)),
@@ -112,9 +153,61 @@ class LocalLab:
 @contextlib.contextmanager
 def local_lab(config: RunConfig, run_dir: Path, progress: Progress) -> Iterator[LocalLab]:
     cluster = cluster_for(config)
+    if config.network is not None:
+        with behind_emulated_link(cluster, config, run_dir, progress) as lab:
+            yield lab
+        return
     progress.phase("starting PostgreSQL")
     with cluster.running():
         seed_progress: SeedProgress = progress.seed
         progress.phase(f"checking the seeded data (scale {config.scale:g})")
         data = ensure_seeded(cluster, config.scale, config.data_seed, seed_progress)
         yield LocalLab(config, cluster, data, run_dir / "logs")
+
+
+def place_behind(cluster: PostgresCluster, link: EmulatedLink) -> None:
+    """Point the (stopped) cluster at the link: started next inside its namespace, reached
+    from the root namespace at the link's database address, admitting the link's subnet."""
+    cluster.netns, cluster.listen_address = link.namespace, link.postgres_listen
+    cluster.host, cluster.port = link.db_address, None
+    cluster.init()
+    cluster.admit(str(link.subnet))
+
+
+@contextlib.contextmanager
+def behind_emulated_link(
+    cluster: PostgresCluster, config: RunConfig, run_dir: Path, progress: Progress
+) -> Iterator[LocalLab]:
+    """The same cluster, started inside a network namespace behind netem for the run.
+
+    A cluster already running outside (`loadlab db up`) is stopped for the run and started
+    again afterwards on its old port, so the lab leaves it as it found it."""
+    network = config.network
+    assert network is not None
+    progress.phase("creating the emulated database link")
+    with emulated_link(network, run_dir / "logs") as link:
+        previous_port = None
+        if cluster.running_pid():
+            cluster.start()  # learns the running cluster's port, changes nothing
+            previous_port = cluster.port
+            progress.phase("moving PostgreSQL behind the emulated link")
+            cluster.stop()
+        try:
+            place_behind(cluster, link)
+            progress.phase(f"starting PostgreSQL in {link.namespace}")
+            with cluster.running():
+                link.expose(int(cluster.port or 0))
+                progress.phase(f"checking the seeded data (scale {config.scale:g})")
+                data = ensure_seeded(cluster, config.scale, config.data_seed, progress.seed)
+                for rtt in network.db_rtt_ms:
+                    progress.phase(f"measuring the database round trip at {rtt:g} ms")
+                    link.set_rtt(rtt)
+                    link.measure(cluster.dsn())
+                link.set_rtt(network.db_rtt_ms[0])
+                yield LocalLab(config, cluster, data, run_dir / "logs", link)
+        finally:
+            cluster.netns, cluster.listen_address, cluster.host = None, "127.0.0.1", "127.0.0.1"
+            if previous_port is not None and not cluster.running_pid():
+                cluster.port = previous_port
+                with contextlib.suppress(LabError):  # never hide why the run ended
+                    cluster.start()

@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from loadlab import __version__
 from loadlab.errors import LabError
 from loadlab.report import charts as ch
-from loadlab.report.claims import Claim, ClaimCheck, check_claims, load_claims
+from loadlab.report.claims import Claim, ClaimCheck, ScenarioClaims, check_claims, load_claims
 from loadlab.report.compare import Comparison, compare_runs, has_ci, is_volatile
-from loadlab.report.runs import Run, load_runs
+from loadlab.report.runs import Run, load_runs, split_by_rtt
 from loadlab.report.tables import (
     ENVIRONMENT_SECTIONS,
     KEY_PACKAGES,
@@ -46,7 +46,7 @@ from loadlab.report.tables import (
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "reports" / "templates"
 RAW_SUFFIXES = {".csv", ".json", ".hdr"}
-ReportKind = Literal["report", "reproduction"]
+ReportKind = Literal["report", "reproduction", "claims"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -220,7 +220,7 @@ def _assemble(runs: list[Run], claims: list[Claim]) -> list[RunView]:
     views = []
     used: set[str] = set()
     for i, run in enumerate(runs):
-        slug = _slug(run.run_id)
+        slug = _slug(run.run_id + ("" if run.db_rtt_ms is None else f"-rtt{run.db_rtt_ms:g}ms"))
         while slug in used:
             slug += "-b"
         used.add(slug)
@@ -259,7 +259,11 @@ def _copy_raw(run: Run, dest: Path) -> None:
     cells = run.path / "cells"
     if not cells.is_dir():
         return
+    # one RTT's share of a sweep carries its own cells only, not the whole sweep's again
+    keep = {c.spec.cell_id for c in run.summary.cells} if run.db_rtt_ms is not None else None
     for cell in sorted(p for p in cells.iterdir() if p.is_dir()):
+        if keep is not None and cell.name not in keep:
+            continue
         for f in sorted(cell.iterdir()):
             if f.is_file() and f.suffix in RAW_SUFFIXES:
                 target = dest / "cells" / cell.name / f.name
@@ -299,6 +303,8 @@ def _jinja() -> Environment:
 def _title(views: list[RunView], kind: ReportKind) -> str:
     if kind == "reproduction":
         return f"Re-run of {views[0].run.run_id}"
+    if kind == "claims":
+        return "Published Flask vs FastAPI claims, measured on this machine"
     if len(views) == 1:
         return "FastAPI vs Flask on PostgreSQL"
     return f"FastAPI vs Flask on PostgreSQL: {len(views)} runs side by side"
@@ -328,22 +334,32 @@ def build_report(
     labels: Sequence[str] | None = None,
     kind: ReportKind = "report",
     claims_path: Path | None = None,
+    scenario_claims: ScenarioClaims | None = None,
 ) -> Path:
     """Write `out_root/<name>/` from one or more run folders and return that folder.
 
     With several runs the report sets them side by side; the first is the reference the
     others are compared against. `out_root/index.html` is refreshed to list the report.
     """
-    runs = load_runs([Path(p) for p in run_dirs], labels)
-    name = name or default_name(runs)
+    loaded = load_runs([Path(p) for p in run_dirs], labels)
+    name = name or default_name(loaded)
+    runs = [part for run in loaded for part in split_by_rtt(run)]
     if not _NAME.match(name):
         raise LabError(
             f"report name {name!r} is not a plain folder name", hint="use letters, digits, . _ -"
         )
     claims = load_claims(claims_path) if claims_path else load_claims()
     views = _assemble(runs, claims)
-    comparisons: list[Comparison] = [compare_runs(runs[0], r) for r in runs[1:]]
+    # scenario runs measure different regimes: comparing each with the first says nothing
+    comparisons: list[Comparison] = (
+        [] if kind == "claims" else [compare_runs(runs[0], r) for r in runs[1:]]
+    )
     headline = ch.headline_chart([(v.run, v.heads) for v in views])
+    rtt_charts = [
+        chart
+        for i, run in enumerate(loaded)
+        if (chart := ch.rtt_ratio_chart(split_by_rtt(run), f"rtt-ratios-{i + 1}")) is not None
+    ]
     built = datetime.now(UTC).replace(microsecond=0).isoformat()
     title = _title(views, kind)
     meta = ReportMeta(
@@ -366,7 +382,9 @@ def build_report(
             )
             for v in views
         ],
-        answer=_index_lines(views, comparisons, kind),
+        answer=scenario_claims.findings
+        if scenario_claims is not None
+        else _index_lines(views, comparisons, kind),
     )
     report_ref = _shown_path(Path(out_root) / name)
     context: dict[str, Any] = {
@@ -376,9 +394,11 @@ def build_report(
         "views": views,
         "multi": len(views) > 1,
         "headline": headline,
+        "rtt_charts": rtt_charts,
         "comparisons": comparisons,
         "side_by_side": _side_by_side(runs) if len(runs) > 1 else [],
         "claims": claims,
+        "scenario_claims": scenario_claims,
         "cpu_summary": {v.slug: _cpu_summary(v.run) for v in views},
         "report_ref": report_ref,
         "rerun": {v.slug: rerun_command(v.run, report_ref, v.data_path) for v in views},
@@ -400,9 +420,8 @@ def build_report(
             _copy_raw(view.run, tmp / view.data_path)
         chart_dir = tmp / "charts"
         chart_dir.mkdir()
-        everything = ([headline] if headline else []) + [
-            c for v in views for c in v.charts + v.cpu_charts
-        ]
+        everything = ([headline] if headline else []) + rtt_charts
+        everything += [c for v in views for c in v.charts + v.cpu_charts]
         for chart in everything:
             (chart_dir / chart.filename).write_text(chart.svg)
         env = _jinja()

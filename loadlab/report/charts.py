@@ -27,8 +27,14 @@ from loadlab.report.rawdata import (
     unit_in_ms,
 )
 from loadlab.report.runs import Run
-from loadlab.report.tables import WorkloadHeadline, fmt_load, fmt_ratio, headline_load
-from loadlab.results import CellResult, LoadLevel
+from loadlab.report.tables import (
+    WorkloadHeadline,
+    fmt_load,
+    fmt_ratio,
+    headline_load,
+    headlines,
+)
+from loadlab.results import CellResult, Estimate, LoadLevel
 
 INK = "#1f2328"
 MUTED = "#57606a"
@@ -619,6 +625,78 @@ def latency_chart(run: Run, slug: str) -> Chart | None:
         "The x axis stretches the tail: each step right is ten times rarer."
     )
     return Chart(slug, "Latency percentiles", caption, svg)
+
+
+# ---------------------------------------------------------------- ratio against RTT
+
+
+def rtt_ratio_chart(parts: list[Run], slug: str) -> Chart | None:
+    """One run's RTT sweep: each FastAPI-over-Flask headline ratio against the emulated
+    database round trip, per workload, with its 95% CI. `parts` come from `split_by_rtt`."""
+    series: dict[str, dict[tuple[str, str], list[tuple[float, Estimate, bool]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for part in parts:
+        if part.db_rtt_ms is None:
+            continue
+        for head in headlines(part):
+            for r in head.ratios:
+                if 0 < r.estimate.median < math.inf:
+                    key = (r.numerator, r.denominator)
+                    series[head.workload][key].append((part.db_rtt_ms, r.estimate, r.flagged))
+    workloads = [w for w in dict.fromkeys(w for p in parts for w in p.workloads) if w in series]
+    if len({p.db_rtt_ms for p in parts}) < 2 or not workloads:
+        return None
+    nrows, ncols = _grid(len(workloads), 2)
+    seen: dict[str, object] = {}
+    with matplotlib.rc_context(STYLE):
+        fig = _figure(3.9 * ncols + 0.4, 3.0 * nrows + 0.5)
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+        for ax in axes.flat[len(workloads) :]:
+            ax.set_visible(False)
+        for ax, workload in zip(axes.flat, workloads, strict=False):
+            values: list[float] = []
+            for (numerator, denominator), points in series[workload].items():
+                points.sort(key=lambda p: p[0])
+                color = variant_color(denominator)
+                xs = [p[0] for p in points]
+                ys = [p[1].median for p in points]
+                err = [
+                    [max(0.0, e.median - e.ci_low) for _, e, _ in points],
+                    [max(0.0, e.ci_high - e.median) for _, e, _ in points],
+                ]
+                label = f"{numerator} over {denominator}"
+                line = ax.errorbar(
+                    xs, ys, yerr=err, color=color, marker="o", elinewidth=1.2, label=label
+                )
+                seen.setdefault(label, line)
+                flagged = [(x, e.median) for x, e, f in points if f]
+                if flagged:
+                    ax.plot(
+                        [f[0] for f in flagged],
+                        [f[1] for f in flagged],
+                        linestyle="none",
+                        marker="o",
+                        markersize=9,
+                        markerfacecolor="white",
+                        markeredgecolor=color,
+                    )
+                values += [e.ci_high for _, e, _ in points] + ys
+            ax.axhline(1.0, color=INK, linewidth=0.9, linestyle=(0, (3, 3)))
+            ax.set_ylim(0, max([*values, 1.0]) * 1.15)
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+            ax.set_xlabel("emulated database round trip (ms)")
+            ax.set_ylabel("throughput ratio")
+            ax.set_title(workload)
+        fig.legend(list(seen.values()), list(seen), loc="outside upper center", ncols=len(seen))
+        svg = render(fig)
+    caption = (
+        "The headline throughput ratio of each workload at every emulated app-to-database "
+        "round trip (network namespace with delay), median and 95% bootstrap CI across repeats. "
+        "Above the dashed line FastAPI is ahead; hollow points are flagged (an invalid cell "
+        "went into them)."
+    )
+    return Chart(slug, "Ratio against database round trip", caption, svg)
 
 
 # ---------------------------------------------------------------- ratios

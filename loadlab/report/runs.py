@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from loadlab import integrity
 from loadlab.errors import LabError
 from loadlab.results import Manifest, Summary, read_manifest, read_summary
 
@@ -23,6 +24,7 @@ class Run:
     manifest: Manifest
     summary: Summary
     label: str
+    db_rtt_ms: float | None = None  # set on one RTT's share of a sweep (see split_by_rtt)
 
     @property
     def run_id(self) -> str:
@@ -77,7 +79,43 @@ def load_run(path: Path, label: str | None = None) -> Run:
             f"{path} does not match the results schema: {exc.errors()[0]['msg']}",
             hint="rebuild summary.json with the installed loadlab (loadlab summarize RUN_DIR)",
         ) from exc
+    # refuses changed cell files; a manifest from before checksums gets a caveat instead
+    # (shown by the report, never written back to the run)
+    if caveat := integrity.check(path, manifest):
+        manifest.caveats.append(caveat)
     return Run(path=path, manifest=manifest, summary=summary, label=label or summary.run_id)
+
+
+def rtts(run: Run) -> list[float]:
+    """The emulated database round trips the run's matrix swept, ascending."""
+    return sorted({c.spec.db_rtt_ms for c in run.summary.cells if c.spec.db_rtt_ms is not None})
+
+
+def split_by_rtt(run: Run) -> list[Run]:
+    """A run that swept the database round trip, as one run per RTT: every table and chart
+    then reads one RTT's numbers, as it reads a run's. Capacity searches (run at the sweep's
+    first RTT) stay with that RTT's share. A run without a sweep is returned as it is."""
+    found = rtts(run)
+    if len(found) < 2:
+        return [run]
+    parts = []
+    first = next(
+        (c.spec.db_rtt_ms for c in run.summary.cells if c.spec.phase == "capacity"), found[0]
+    )
+    for rtt in found:
+        s = run.summary
+        summary = s.model_copy(
+            update={
+                "cells": [c for c in s.cells if c.spec.db_rtt_ms == rtt],
+                "aggregates": [a for a in s.aggregates if a.db_rtt_ms == rtt],
+                "ratios": [r for r in s.ratios if r.db_rtt_ms == rtt],
+                "capacity": s.capacity if rtt == first else [],
+                "capacity_ratios": s.capacity_ratios if rtt == first else [],
+            }
+        )
+        label = f"{run.label} · DB RTT {rtt:g} ms"
+        parts.append(Run(run.path, run.manifest, summary, label, db_rtt_ms=rtt))
+    return parts
 
 
 def load_runs(paths: Sequence[Path], labels: Sequence[str] | None = None) -> list[Run]:

@@ -6,12 +6,19 @@ import random
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from loadtests.replay import Replay
+
+MIN_PRODUCTS = 100
+SOLD_OUT_EVERY = 50
 
 
 class Client(Protocol):
     def get(self, path: str, **kwargs: Any) -> Any: ...
     def post(self, path: str, **kwargs: Any) -> Any: ...
+    def request(self, method: str, path: str, **kwargs: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,23 @@ class Draw:
         # the published MySQL benchmark: a random 1-253 character name, nearly always a miss
         length = self.rng.randint(1, 253)
         return "".join(self.rng.choices(string.ascii_letters + string.digits, k=length))
+
+    @property
+    def products_seeded(self) -> int:
+        # services/seed.py: products = max(100, round(10_000 * scale)), users = 1,000,000 * scale
+        return max(MIN_PRODUCTS, round(self.users_seeded / 100))
+
+    def order(self) -> dict[str, Any]:
+        """A checkout that succeeds: 1-3 distinct products in stock, one or two of each."""
+        # the top id may be off by one from the seeded count (rounding); sold-out ids are
+        # multiples of SOLD_OUT_EVERY (services/datagen.py) and would answer 409
+        candidates = self.rng.sample(range(1, self.products_seeded), 4)
+        in_stock = [p for p in candidates if p % SOLD_OUT_EVERY] or [1]
+        products = in_stock[: self.rng.randint(1, 3)]
+        return {
+            "user_id": self.user_id(),
+            "items": [{"product_id": p, "quantity": self.rng.randint(1, 2)} for p in products],
+        }
 
 
 Send = Callable[[Client, Draw, dict[str, Any]], None]
@@ -46,6 +70,8 @@ class Workload:
     description: str
     regime: str  # "framework", "io", "db": which published claims it speaks to
     requests: list[Request]
+    # a trace replay sends recorded requests at their recorded times instead of picking
+    replay: Replay | None = None
     _weights: list[int] = field(init=False, repr=False, default_factory=list)
 
     def __post_init__(self) -> None:
@@ -62,3 +88,15 @@ def get(path: str, name: str | None = None) -> Send:
         client.get(path, name=name or path, context=context)
 
     return send
+
+
+def number(raw: str, family: str, low: float, high: float, *, integer: bool = True) -> float:
+    """The numeric parameter of a workload family (`queries-5`), checked against its range."""
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        kind = "an integer" if integer else "a number"
+        raise ValueError(f"{family}-N: N must be {kind} from {low:g} to {high:g}, not {raw!r}")
+    return value

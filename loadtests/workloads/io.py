@@ -1,10 +1,20 @@
-"""Simulated upstream I/O: each request waits 50 ms (asyncio, gevent or a blocked thread)."""
+"""Simulated upstream I/O: each request waits on a simulated upstream (asyncio, gevent or a
+blocked thread), no database. `io` waits 50 ms; `io-N` waits N ms."""
 
-from loadtests.workloads.base import Request, Workload, get
+from loadtests.workloads.base import Request, Workload, get, number
 
-WORKLOAD = Workload(
-    name="io",
-    description="GET /io?ms=50: a 50 ms wait on a simulated upstream, no database",
-    regime="io",
-    requests=[Request("/io?ms=50", 1, get("/io?ms=50"))],
-)
+PARAMETER = "milliseconds each request waits (0-10000)"
+
+
+def build(raw: str | int, name: str | None = None) -> Workload:
+    ms = int(number(str(raw), "io", 0, 10_000))
+    path = f"/io?ms={ms}"
+    return Workload(
+        name=name or f"io-{ms}",
+        description=f"GET {path}: a {ms} ms wait on a simulated upstream, no database",
+        regime="io",
+        requests=[Request(path, 1, get(path))],
+    )
+
+
+WORKLOAD = build(50, name="io")

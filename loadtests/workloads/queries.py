@@ -1,10 +1,20 @@
-"""TechEmpower multiple queries: 20 separate single-row queries per request."""
+"""TechEmpower multiple queries: N separate single-row queries per request. `queries` sends
+20 (TechEmpower's headline figure); `queries-N` sends N."""
 
-from loadtests.workloads.base import Request, Workload, get
+from loadtests.workloads.base import Request, Workload, get, number
 
-WORKLOAD = Workload(
-    name="queries",
-    description="GET /queries?queries=20: twenty sequential single-row queries",
-    regime="db",
-    requests=[Request("/queries?queries=20", 1, get("/queries?queries=20"))],
-)
+PARAMETER = "single-row queries per request (1-500)"
+
+
+def build(raw: str | int, name: str | None = None) -> Workload:
+    count = int(number(str(raw), "queries", 1, 500))
+    path = f"/queries?queries={count}"
+    return Workload(
+        name=name or f"queries-{count}",
+        description=f"GET {path}: {count} sequential single-row queries",
+        regime="db",
+        requests=[Request(path, 1, get(path))],
+    )
+
+
+WORKLOAD = build(20, name="queries")

@@ -1,10 +1,20 @@
-"""TechEmpower updates: read five rows, write five new values in one transaction."""
+"""TechEmpower updates: read N rows, write N new values in one transaction. `updates` does
+5; `updates-N` does N."""
 
-from loadtests.workloads.base import Request, Workload, get
+from loadtests.workloads.base import Request, Workload, get, number
 
-WORKLOAD = Workload(
-    name="updates",
-    description="GET /updates?queries=5: five reads and a transactional write of five rows",
-    regime="db",
-    requests=[Request("/updates?queries=5", 1, get("/updates?queries=5"))],
-)
+PARAMETER = "rows read and updated per request (1-500)"
+
+
+def build(raw: str | int, name: str | None = None) -> Workload:
+    count = int(number(str(raw), "updates", 1, 500))
+    path = f"/updates?queries={count}"
+    return Workload(
+        name=name or f"updates-{count}",
+        description=f"GET {path}: {count} reads and a transactional write of {count} rows",
+        regime="db",
+        requests=[Request(path, 1, get(path))],
+    )
+
+
+WORKLOAD = build(5, name="updates")

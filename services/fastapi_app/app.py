@@ -96,6 +96,14 @@ async def io(ms: str | None = None) -> dict[str, int]:
     return {"slept_ms": slept}
 
 
+@app.get("/pgsleep")
+async def pg_sleep(pool: Pool, ms: str | None = None) -> dict[str, int]:
+    slept = parse_sleep_ms(ms)
+    async with pool.acquire() as conn:
+        await conn.execute(q.PG_SLEEP.asyncpg, slept / 1000)
+    return {"slept_ms": slept}
+
+
 @app.get("/db")
 async def single_query(pool: Pool) -> dict[str, int]:
     async with pool.acquire() as conn:

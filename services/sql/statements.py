@@ -51,6 +51,10 @@ def _sql(text: str) -> Statement:
 
 PING = _sql("SELECT 1")
 
+# Holds a pooled connection for the whole wait: the regime where the pool and the server's
+# concurrency model, not the framework, decide the throughput (Bilouro's pg_sleep test).
+PG_SLEEP = _sql("SELECT pg_sleep(:seconds)")
+
 # --- TechEmpower -------------------------------------------------------------------------
 WORLD_BY_ID = _sql("SELECT id, randomnumber FROM world WHERE id = :id")
 

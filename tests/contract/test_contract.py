@@ -65,6 +65,8 @@ GOOD = [
     Case("GET", "/io?ms=0", 200),
     Case("GET", "/io?ms=15", 200),
     Case("GET", "/io?ms=500&ms=1", 200),  # a repeated parameter: the last one counts
+    Case("GET", "/pgsleep?ms=0", 200),
+    Case("GET", "/pgsleep?ms=20", 200),
 ]
 
 BAD = [
@@ -107,6 +109,12 @@ BAD = [
     Case("GET", "/io?ms=abc", 400),
     Case("GET", "/io?ms=1.5", 400),
     Case("GET", "/io?ms=99999999999999999999999999", 400),
+    # pgsleep
+    Case("GET", "/pgsleep", 400),
+    Case("GET", "/pgsleep?ms=-1", 400),
+    Case("GET", "/pgsleep?ms=10001", 400),
+    Case("GET", "/pgsleep?ms=0.05", 400),
+    Case("GET", "/pgsleep?ms=pg_sleep(1)", 400),
     # routing
     Case("GET", "/nope", 404),
     Case("GET", "/json/", 404),
@@ -412,6 +420,28 @@ def test_io_waits_concurrently(clients: dict[str, httpx.Client]) -> None:
         elapsed = time.monotonic() - started
         assert statuses == [200] * 40, name
         assert elapsed < 5.0, f"{name}: 40 concurrent /io?ms=500 took {elapsed:.1f}s"
+
+
+def test_pgsleep_waits_in_the_database(
+    clients: dict[str, httpx.Client], db: psycopg.Connection
+) -> None:
+    """/pgsleep holds a pooled connection inside Postgres (pg_sleep), not in the app."""
+    for name, client in clients.items():
+        with ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
+            pending = pool.submit(client.get, "/pgsleep?ms=600")
+            deadline = time.monotonic() + 5
+            sleeping = 0
+            while not sleeping and time.monotonic() < deadline:
+                (sleeping,) = db.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(%'"
+                    " AND state = 'active'"
+                ).fetchone()
+                time.sleep(0.02)
+            response = pending.result()
+        assert sleeping == 1, f"{name}: no backend was running pg_sleep"
+        assert response.status_code == 200 and response.json() == {"slept_ms": 600}, name
+        assert time.monotonic() - started >= 0.6, name
 
 
 def _waiting_on_locks(db: psycopg.Connection) -> int:

@@ -26,6 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 def lab_home() -> Iterator[Path]:
     # under /tmp, which the unprivileged cluster owner can traverse
     home = Path(tempfile.mkdtemp(prefix="loadlab-e2e-"))
+    # mkdtemp's 0700 would send the cluster to the shared /var/tmp/loadlab/pg, where
+    # concurrent sessions clobber each other's data directory
+    home.chmod(0o755)
     cluster = PostgresCluster(home=home / "pg")
     try:
         cluster.start()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import time
 
@@ -52,33 +51,27 @@ def test_tiny_run_summarises_every_variant_and_workload(lab: Lab) -> None:
     assert lab.leftovers() == []
 
 
-def test_ctrl_c_stops_everything_and_keeps_finished_cells(lab: Lab) -> None:
-    process = subprocess.Popen(
-        lab.command("run", *TINY, "--repeats", "3"),
-        cwd=REPO,
-        env=lab.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+@pytest.mark.parametrize("moment", ["verifying", "mid-cell"])
+def test_ctrl_c_stops_everything_and_keeps_finished_cells(lab: Lab, moment: str) -> None:
+    from loadlab import integrity
+    from tests.fixtures.run_watch import RunWatch
+
+    watch = RunWatch(lab, (*TINY, "--repeats", "3")).start()
     try:
-        # interrupt in the middle of the second cell, while Locust and an app are running
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            cells = list(lab.results.glob("*/cells/*/locust-master.log"))
-            if len(cells) >= 2:
-                break
-            time.sleep(0.2)
+        if moment == "verifying":
+            # while the first variant is being verified: an app is up, no cell yet
+            watch.one_child("services.", timeout=120)
+            time.sleep(0.5)
         else:
-            pytest.fail("the run never reached its second cell")
-        time.sleep(1.5)
-        process.send_signal(signal.SIGINT)  # what a terminal's Ctrl-C sends
-        output, _ = process.communicate(timeout=120)
+            # in the middle of the second cell, while Locust and an app are running
+            watch.wait_for_swarm(2, timeout=240)
+            time.sleep(1.5)
+        watch.interrupt()
+        code = watch.finish(timeout=120)
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130, output
+        watch.close()
+    output = watch.output()
+    assert code == 130, output
     assert "interrupted" in output
     assert "Traceback" not in output
     [run_dir] = lab.run_dirs()
@@ -86,10 +79,19 @@ def test_ctrl_c_stops_everything_and_keeps_finished_cells(lab: Lab) -> None:
     assert manifest.interrupted and manifest.finished
     summary = Summary.model_validate_json((run_dir / "summary.json").read_text())
     assert not summary.complete
-    assert len(summary.cells) >= 1  # the first cell finished and is kept
+    if moment == "mid-cell":
+        assert len(summary.cells) >= 1  # the first cell finished and is kept
+    # what was written is whole and sealed: every kept cell's files match their checksums
+    assert sorted(manifest.checksums) == sorted(c.spec.cell_id for c in summary.cells)
+    assert integrity.mismatches(run_dir, manifest) == []
     assert not list(run_dir.rglob("*.tmp")), "a half-written file was left behind"
-    time.sleep(1)
+    assert not list(run_dir.rglob(".locust-partial")), "Locust's staging folder was left behind"
+    assert watch.survivors() == []
     assert lab.leftovers() == []
+    assert watch.busy_ports() == [], "a port of the run is still taken"
+    if summary.cells:
+        report = lab.run("report", str(run_dir), "--out", str(lab.results.parent / "reports"))
+        assert report.returncode == 0, report.stdout + report.stderr
 
 
 def test_sigterm_is_handled_like_ctrl_c(lab: Lab) -> None:

@@ -52,7 +52,7 @@ def test_yaml_files_work(tmp_path: Path) -> None:
 def test_malformed_file_says_so(tmp_path: Path) -> None:
     path = tmp_path / "run.toml"
     path.write_text("repeats = [\n")
-    with pytest.raises(LabError, match="not valid toml"):
+    with pytest.raises(LabError, match="not valid TOML"):
         load_config(None, path)
 
 
