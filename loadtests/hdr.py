@@ -270,6 +270,7 @@ def write_measurement(environment: Environment) -> None:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".measurement.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would keep results from whoever they are shared with
         with os.fdopen(fd, "w") as handle:
             json.dump(summary(environment), handle, indent=1)
             handle.flush()

@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import matplotlib
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
@@ -91,6 +92,21 @@ SPARE_COLORS = ["#D55E00", "#8c6d31", "#7f7f7f", "#F0E442", "#17becf"]
 COMPONENT_COLORS = {"app": "#0072B2", "postgres": "#009E73", "locust": "#D55E00", "machine": INK}
 SHADE = "#eaeef2"
 RUN_MARKERS = ["o", "s", "D", "^", "v", "P"]
+
+
+def _ring_flagged(ax: Axes, points: list[tuple[float, float]], color: str) -> None:
+    """Hollow rings over the points an invalid cell went into, so no one reads them as sound."""
+    if points:
+        ax.plot(
+            [x for x, _ in points],
+            [y for _, y in points],
+            linestyle="none",
+            marker="o",
+            markersize=9,
+            markerfacecolor="white",
+            markeredgecolor=color,
+            markeredgewidth=1.8,
+        )
 
 
 def variant_color(name: str) -> str:
@@ -399,18 +415,9 @@ def throughput_chart(run: Run, slug: str) -> Chart | None:
                 ax.errorbar(
                     px, py, yerr=err, color=color, marker="o", label=variant, elinewidth=1.2
                 )
-                bad = [(x, a.throughput_rps.median) for x, a in points if not a.valid]
-                if bad:
-                    ax.plot(
-                        [b[0] for b in bad],
-                        [b[1] for b in bad],
-                        linestyle="none",
-                        marker="o",
-                        markersize=9,
-                        markerfacecolor="white",
-                        markeredgecolor=color,
-                        markeredgewidth=1.8,
-                    )
+                _ring_flagged(
+                    ax, [(x, a.throughput_rps.median) for x, a in points if not a.valid], color
+                )
             ax.set_xticks(xs)
             ax.set_xticklabels([fmt_load(lv) for lv in levels])
             ax.set_xlim(-0.4, len(levels) - 0.6)
@@ -670,17 +677,7 @@ def rtt_ratio_chart(parts: list[Run], slug: str) -> Chart | None:
                     xs, ys, yerr=err, color=color, marker="o", elinewidth=1.2, label=label
                 )
                 seen.setdefault(label, line)
-                flagged = [(x, e.median) for x, e, f in points if f]
-                if flagged:
-                    ax.plot(
-                        [f[0] for f in flagged],
-                        [f[1] for f in flagged],
-                        linestyle="none",
-                        marker="o",
-                        markersize=9,
-                        markerfacecolor="white",
-                        markeredgecolor=color,
-                    )
+                _ring_flagged(ax, [(x, e.median) for x, e, f in points if f], color)
                 values += [e.ci_high for _, e, _ in points] + ys
             ax.axhline(1.0, color=INK, linewidth=0.9, linestyle=(0, (3, 3)))
             ax.set_ylim(0, max([*values, 1.0]) * 1.15)

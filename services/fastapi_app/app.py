@@ -242,6 +242,24 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     return JSONResponse(error_body("invalid request"), status_code=400)
 
 
+# A restarted or unreachable database: 503, as /healthz says (and as the Flask variants
+# answer), so a load test counts an outage rather than a crash.
+DATABASE_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    ConnectionError,
+)
+
+
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(error_body("database unavailable"), status_code=503)
+
+
+for _error in DATABASE_UNAVAILABLE:
+    app.add_exception_handler(_error, database_unavailable)
+
+
 @app.exception_handler(Exception)
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)

@@ -209,6 +209,13 @@ def _http_error(exc: HTTPException) -> ResponseValue:
     return body, status
 
 
+def _database_unavailable(exc: Exception) -> ResponseValue:
+    # a restarted or unreachable database is not the client's fault, nor a bug: 503, as
+    # /healthz says, so a load test counts it as an outage rather than a crash
+    log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+    return error_body("database unavailable"), 503
+
+
 def _unexpected_error(exc: Exception) -> ResponseValue:
     log.exception("unhandled error on %s %s", request.method, request.path)
     return error_body("internal server error"), 500
@@ -223,5 +230,7 @@ def create_app() -> Flask:
     app.register_blueprint(bp)
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(psycopg.OperationalError, _database_unavailable)
+    app.register_error_handler(PoolTimeout, _database_unavailable)
     app.register_error_handler(Exception, _unexpected_error)
     return app
