@@ -35,6 +35,9 @@ class CapacitySearch(_Strict):
     growth: float = Field(default=1.5, gt=1.0, description="each step multiplies the rate by this")
     max_rate: float = Field(default=50_000.0, gt=0)
     max_steps: int = Field(default=12, ge=1)
+    refine_steps: int = Field(
+        default=3, ge=0, description="bisections between the last rate held and the first broken"
+    )
     slo_p99_ms: float = Field(default=100.0, gt=0)
     max_error_rate: float = Field(default=0.01, ge=0, le=1)
     users: int = Field(default=128, ge=1, description="connections the open model may use")

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import secrets
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from loadlab import __version__, environment, integrity, verify
 from loadlab.analysis import analyze_cell, step_verdict, summarize
-from loadlab.config import RunConfig
+from loadlab.config import CapacitySearch, RunConfig
 from loadlab.errors import LabError
 from loadlab.matrix import new_order_seed, plan
 from loadlab.paths import results_root
@@ -47,6 +49,39 @@ def open_lab(config: RunConfig, run_dir: Path, progress: Progress) -> AbstractCo
         f"the {config.backend} backend is driven by its own playbook",
         hint="use `loadlab run --backend ansible -i INVENTORY`",
     )
+
+
+def find_capacity(
+    holds: Callable[[float], bool], search: CapacitySearch
+) -> tuple[float | None, float | None]:
+    """Geometric steps from `start_rate` until one rate is held and the next one up is not,
+    then `refine_steps` bisections (geometric means) between the two. Returns (the highest
+    rate held, the lowest rate broken); either is None when the steps ran out first."""
+    rate = search.start_rate
+    held: float | None = None
+    broke: float | None = None
+    for _ in range(search.max_steps):
+        if holds(rate):
+            held = rate
+            if broke is not None:
+                break
+            rate *= search.growth
+        else:
+            broke = rate
+            if held is not None:
+                break
+            rate /= search.growth
+        if rate > search.max_rate or rate < MIN_CAPACITY_RATE:
+            break
+    for _ in range(search.refine_steps):
+        if held is None or broke is None:
+            break
+        middle = math.sqrt(held * broke)
+        if holds(middle):
+            held = middle
+        else:
+            broke = middle
+    return held, broke
 
 
 class Run:
@@ -153,40 +188,46 @@ class Run:
         return result
 
     def capacity_search(self, lab: Any, variants: list[str], start_order: int) -> None:
-        """Per variant and workload: step the arrival rate up from `start_rate` until a step
-        breaks the SLO; when the very first step breaks it, step down instead until one holds."""
-        search = self.config.capacity
+        """Per variant and workload, in a recorded random order: see `search_capacity`."""
         rng = random.Random(self.config.order_seed)
-        pairs = [(v, w) for w in search.workloads for v in variants]
+        pairs = [(v, w) for w in self.config.capacity.workloads for v in variants]
         rng.shuffle(pairs)
         order = start_order
         for variant, workload in pairs:
-            with lab.serve(variant) as served:
-                rate, direction = search.start_rate, 0
-                for step in range(search.max_steps):
-                    order += 1
-                    load = LoadLevel(model="open", users=search.users, rate=round(rate, 1))
-                    spec = CellSpec(
-                        cell_id=f"{order:03d}-{variant}-{workload}-{load.label}-capacity",
-                        order=order,
-                        variant=variant,
-                        workload=workload,
-                        load=load,
-                        repeat=1,
-                        duration_s=search.duration_s,
-                        warmup_s=search.warmup_s,
-                        phase="capacity",
-                        db_rtt_ms=self.rtts[0],
-                    )
-                    self.progress.phase(f"capacity search {variant} {workload}: step {step + 1}")
-                    result = self.run_cell(lab, spec, served, step + 1, search.max_steps)
-                    ok, _ = step_verdict(result, search.slo_p99_ms, search.max_error_rate)
-                    direction = direction or (1 if ok else -1)
-                    if ok != (direction > 0):
-                        break
-                    rate = rate * search.growth if direction > 0 else rate / search.growth
-                    if rate > search.max_rate or rate < MIN_CAPACITY_RATE:
-                        break
+            order = self.search_capacity(lab, variant, workload, order)
+
+    def search_capacity(self, lab: Any, variant: str, workload: str, order: int) -> int:
+        """Step the arrival rate up from `start_rate` until a step breaks the SLO (when the
+        very first step breaks it, step down until one holds), then bisect between the last
+        rate held and the first broken `refine_steps` times, so that two variants less than a
+        growth factor apart are not reported as equal. Returns the last cell order used."""
+        search = self.config.capacity
+        steps_at_most = search.max_steps + search.refine_steps
+        taken = 0
+        with lab.serve(variant) as served:
+
+            def holds(rate: float) -> bool:
+                nonlocal order, taken
+                order, taken = order + 1, taken + 1
+                load = LoadLevel(model="open", users=search.users, rate=round(rate, 1))
+                spec = CellSpec(
+                    cell_id=f"{order:03d}-{variant}-{workload}-{load.label}-capacity",
+                    order=order,
+                    variant=variant,
+                    workload=workload,
+                    load=load,
+                    repeat=1,
+                    duration_s=search.duration_s,
+                    warmup_s=search.warmup_s,
+                    phase="capacity",
+                    db_rtt_ms=self.rtts[0],
+                )
+                self.progress.phase(f"capacity search {variant} {workload}: step {taken}")
+                result = self.run_cell(lab, spec, served, taken, steps_at_most)
+                return step_verdict(result, search.slo_p99_ms, search.max_error_rate)[0]
+
+            find_capacity(holds, search)
+        return order
 
     def execute(self) -> Path:
         interrupted = False

@@ -1,6 +1,7 @@
 from loadlab.analysis import capacity, capacity_ratios, component_usage
 from loadlab.config import RunConfig
 from loadlab.results import CellResult, CellSpec, Latency, LoadLevel, Validity
+from loadlab.runner import find_capacity
 
 
 def step(variant: str, rate: float, achieved: float, p99: float, errors: int = 0) -> CellResult:
@@ -82,3 +83,35 @@ def test_component_usage_sums_processes_per_sample(tmp_path) -> None:  # type: i
     assert usage["app"].rss_max_bytes == 200
     assert usage["app"].busiest_process_cpu_mean_percent == 60.0
     assert usage["locust-worker"].busiest_process_cpu_mean_percent == 97.0
+
+
+def test_the_search_brackets_the_capacity_then_bisects_it() -> None:
+    search = RunConfig(
+        capacity={"enabled": True, "start_rate": 200, "growth": 1.4, "refine_steps": 3}
+    ).capacity
+    tried: list[float] = []
+
+    def holds(rate: float) -> bool:
+        tried.append(rate)
+        return rate <= 1000
+
+    held, broke = find_capacity(holds, search)
+    assert held is not None and broke is not None
+    # the geometric steps alone stop at 768 held / 1076 broken; three bisections close in
+    assert 768 < held <= 1000 < broke < 1076
+    assert broke / held < 1.4 ** (1 / 8) + 1e-9
+    assert len(tried) == 6 + 3
+
+
+def test_a_first_step_that_breaks_steps_down_then_bisects() -> None:
+    search = RunConfig(capacity={"enabled": True, "start_rate": 1000, "growth": 2}).capacity
+    held, broke = find_capacity(lambda rate: rate <= 300, search)
+    assert held is not None and broke is not None
+    assert 250 <= held <= 300 < broke <= 500
+
+
+def test_without_refinement_the_search_is_the_geometric_steps() -> None:
+    search = RunConfig(
+        capacity={"enabled": True, "start_rate": 100, "growth": 2, "refine_steps": 0}
+    ).capacity
+    assert find_capacity(lambda rate: rate <= 500, search) == (400, 800)
