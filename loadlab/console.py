@@ -96,6 +96,11 @@ def _est(estimate: Estimate | None, digits: int = 0) -> str:
     return text
 
 
+def _load(label: str, db_rtt_ms: float | None) -> str:
+    """The load level, and the emulated database round trip when the run set one."""
+    return label if db_rtt_ms is None else f"{label} · db rtt {db_rtt_ms:g} ms"
+
+
 def summary_tables(summary: Summary) -> list[Table]:
     results = Table(
         title=f"Run {summary.run_id}: per variant and workload (median [95% CI] over repeats)"
@@ -115,10 +120,13 @@ def summary_tables(summary: Summary) -> list[Table]:
             column,
             justify="right" if column not in {"workload", "load", "variant", "valid"} else "left",
         )
-    for agg in sorted(summary.aggregates, key=lambda a: (a.workload, a.load.sort_key, a.variant)):
+    for agg in sorted(
+        summary.aggregates,
+        key=lambda a: (a.workload, a.load.sort_key, a.db_rtt_ms or 0.0, a.variant),
+    ):
         results.add_row(
             agg.workload,
-            agg.load_label,
+            _load(agg.load_label, agg.db_rtt_ms),
             agg.variant,
             _est(agg.throughput_rps),
             _est(agg.p50_ms, 1),
@@ -130,10 +138,12 @@ def summary_tables(summary: Summary) -> list[Table]:
     ratios = Table(title="FastAPI over Flask (throughput ratio, median [95% CI])")
     for column in ("workload", "load", "ratio", "value", "flag"):
         ratios.add_column(column)
-    for ratio in [*summary.ratios, *summary.capacity_ratios]:
+    for ratio in sorted(
+        summary.ratios, key=lambda r: (r.workload, r.load_label, r.db_rtt_ms or 0.0)
+    ) + list(summary.capacity_ratios):
         ratios.add_row(
             ratio.workload,
-            ratio.load_label,
+            _load(ratio.load_label, ratio.db_rtt_ms),
             f"{ratio.numerator} / {ratio.denominator}",
             _est(ratio.estimate, 2) + "x",
             "[yellow]from invalid cells[/]" if ratio.flagged else "",
