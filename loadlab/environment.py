@@ -67,5 +67,7 @@ def git_state() -> tuple[str | None, bool | None]:
         return done.stdout.strip() if done.returncode == 0 else None
 
     sha = run("rev-parse", "HEAD")
-    status = run("status", "--porcelain", "--untracked-files=no")
+    # reports/ is where runs write their output (the index of reports included): a tree
+    # only the lab itself has written to is not "uncommitted changes" to the code measured
+    status = run("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports")
     return sha, (bool(status) if status is not None else None)
