@@ -23,12 +23,17 @@ trace_app = typer.Typer(
 app.add_typer(trace_app, name="trace")
 
 
-def _fail(error: BaseException, code: int = 2) -> None:
+def _say_error(message: str) -> None:
     from rich.markup import escape
 
     from loadlab.console import err_console
 
-    err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+    # escaped: a message quoting a config value or a path may hold [brackets]
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+
+
+def _fail(error: BaseException, code: int = 2) -> None:
+    _say_error(str(error))
     raise typer.Exit(code)
 
 
@@ -535,11 +540,7 @@ def main() -> None:
     try:
         app()
     except LabError as error:
-        from rich.markup import escape
-
-        from loadlab.console import err_console
-
-        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+        _say_error(str(error))
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -550,15 +551,10 @@ def main() -> None:
 
         if os.environ.get("LOADLAB_DEBUG"):
             raise
-        from rich.markup import escape
-
-        from loadlab.console import err_console
-
-        summary = escape((str(error).strip().splitlines() or [""])[0])
-        err_console.print(
-            f"[bold red]error:[/] unexpected {type(error).__name__}: {summary}\n"
-            "  fix: rerun with LOADLAB_DEBUG=1 for the traceback, and report it if it is a bug",
-            highlight=False,
+        summary = (str(error).strip().splitlines() or [""])[0]
+        _say_error(
+            f"unexpected {type(error).__name__}: {summary}\n"
+            "  fix: rerun with LOADLAB_DEBUG=1 for the traceback, and report it if it is a bug"
         )
         sys.exit(1)
 
