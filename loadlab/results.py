@@ -186,6 +186,9 @@ class RssTrend(_Model):
     max_mb: float
     growth_mb_per_hour: float = Field(description="slope of a least-squares line through RSS")
     samples: int
+    basis: Literal["uss", "rss"] = Field(
+        default="rss", description="uss: memory the processes alone hold; rss: resident, shared"
+    )
     flagged: bool = False
 
 

@@ -1,9 +1,11 @@
 """A soak cell over time: does any component's memory keep growing, do latency and errors
 drift?
 
-Memory: resources.csv samples every process of each component twice a second; the RSS of a
-component is summed per sample and a least-squares line through the measured window gives
-its growth in MB/hour. Only cells of at least `min_judged_s` are flagged: over seconds, a
+Memory: resources.csv samples every process of each component twice a second; the USS (the
+memory each process alone holds) of a component is summed per sample and a least-squares line
+through the measured window gives its growth in MB/hour. RSS is the fallback where USS was not
+recorded (older runs, other backends): summed over Postgres' backends it counts the shared
+buffers once per backend, so it climbs while the cache warms and is never judged. Only cells of at least `min_judged_s` are flagged: over seconds, a
 few MB of allocator noise extrapolate to hundreds of MB/hour.
 
 Latency: each window's figures come from that window's own HDR histogram, merged exactly
@@ -42,24 +44,43 @@ def slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / var
 
 
-def rss_series(path: Path, start: float, stop: float) -> dict[str, list[tuple[float, int]]]:
-    """Per component: (time, RSS summed over its processes) for each sample in [start, stop]."""
-    totals: dict[str, dict[float, int]] = defaultdict(lambda: defaultdict(int))
+def rss_series(
+    path: Path, start: float, stop: float
+) -> dict[str, tuple[str, list[tuple[float, int]]]]:
+    """Per component: the memory measure used ("uss", or "rss" when some sample lacks USS) and
+    (time, that measure summed over its processes) for each sample in [start, stop]."""
+    totals: dict[str, dict[str, dict[float, int]]] = defaultdict(
+        lambda: {"uss": defaultdict(int), "rss": defaultdict(int)}
+    )
+    complete: dict[str, bool] = defaultdict(lambda: True)
     if path.exists():
         with path.open() as handle:
             for row in csv.DictReader(handle):
                 when = float(row["time"])
-                if row["component"] in COMPONENTS and start <= when <= stop:
-                    totals[row["component"]][when] += int(row["rss_bytes"])
-    return {c: sorted(samples.items()) for c, samples in totals.items()}
+                component = row["component"]
+                if component not in COMPONENTS or not start <= when <= stop:
+                    continue
+                totals[component]["rss"][when] += int(row["rss_bytes"])
+                uss = row.get("uss_bytes") or ""
+                if uss:
+                    totals[component]["uss"][when] += int(uss)
+                else:
+                    complete[component] = False
+    return {
+        component: (basis, sorted(by[basis].items()))
+        for component, by in totals.items()
+        for basis in ["uss" if complete[component] and by["uss"] else "rss"]
+    }
 
 
 def rss_trends(
-    series: dict[str, list[tuple[float, int]]], threshold: float, judged: bool
+    series: dict[str, tuple[str, list[tuple[float, int]]]], threshold: float, judged: bool
 ) -> list[RssTrend]:
     trends = []
     for component in [c for c in COMPONENTS if c in series]:
-        points = series[component]
+        basis, points = series[component]
+        # summed RSS of Postgres counts shared buffers per backend: not a leak signal
+        judgeable = judged and not (component == "postgres" and basis == "rss")
         per_second = slope([t for t, _ in points], [float(r) for _, r in points]) or 0.0
         growth = per_second * HOUR / MB
         trends.append(
@@ -70,7 +91,8 @@ def rss_trends(
                 max_mb=round(max(r for _, r in points) / MB, 1),
                 growth_mb_per_hour=round(growth, 1),
                 samples=len(points),
-                flagged=judged and growth > threshold,
+                basis=basis,
+                flagged=judgeable and growth > threshold,
             )
         )
     return trends
@@ -122,7 +144,7 @@ def soak_cell(cell_dir: Path, cell: CellResult, settings: Soak) -> SoakResult:
     )
     per_window = windows(measurement, cell.measured_s)
     flags = [
-        f"{cell.spec.cell_id}: {t.component} RSS grew {t.growth_mb_per_hour:g} MB/hour "
+        f"{cell.spec.cell_id}: {t.component} {t.basis.upper()} grew {t.growth_mb_per_hour:g} MB/hour "
         f"({t.start_mb:g} -> {t.end_mb:g} MB; threshold {settings.rss_growth_mb_per_hour:g})"
         for t in trends
         if t.flagged

@@ -1,4 +1,7 @@
-"""Per-component CPU and RSS sampling with psutil, into a CSV with a row per process and sample.
+"""Per-component CPU and memory sampling with psutil, into a CSV with a row per process and
+sample. Memory is RSS and USS: RSS counts shared pages (Postgres' shared buffers) once per
+process that touched them, so only USS, the memory a process alone holds, adds up across a
+component's processes and tells a leak from a warming cache.
 
 A component is a set of root processes plus all their descendants (an app server's workers,
 Postgres' backends). Runs as a thread in the orchestrator, or stand-alone on a remote node:
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-FIELDS = ["time", "component", "pid", "cpu_percent", "rss_bytes"]
+FIELDS = ["time", "component", "pid", "cpu_percent", "rss_bytes", "uss_bytes"]
 MACHINE = "machine"
 
 
@@ -77,9 +80,9 @@ class Sampler:
                 except psutil.Error:
                     self._procs.pop(pid, None)
                     continue
-                writer.writerow([now, component, pid, round(cpu, 1), rss])
+                writer.writerow([now, component, pid, round(cpu, 1), rss, _uss(proc)])
         total = psutil.cpu_percent(None) * psutil.cpu_count()
-        writer.writerow([now, MACHINE, 0, round(total, 1), psutil.virtual_memory().used])
+        writer.writerow([now, MACHINE, 0, round(total, 1), psutil.virtual_memory().used, ""])
 
     def run(self) -> None:
         psutil.cpu_percent(None)
@@ -111,6 +114,15 @@ class Sampler:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _uss(proc: psutil.Process) -> int | str:
+    """Unique set size, or "" where smaps cannot be read (another user's process when not
+    root): the row keeps its CPU and RSS either way."""
+    try:
+        return int(proc.memory_full_info().uss)
+    except (psutil.Error, AttributeError):
+        return ""
 
 
 def fixed(*pids: int | None) -> Callable[[], list[int]]:

@@ -96,3 +96,26 @@ def test_faults_come_first_among_the_reasons(tmp_path: Path) -> None:
         workers_expected=2, workers_final=2, thresholds=Thresholds(), faults=[read.reason],
     )  # fmt: skip
     assert not verdict.valid and verdict.reasons[0] == read.reason
+
+
+def test_uss_is_judged_where_sampled_and_postgres_rss_never(tmp_path: Path) -> None:
+    """Postgres backends touching shared buffers: summed RSS climbs, their own memory does not."""
+    path = tmp_path / "resources.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["time", "component", "pid", "cpu_percent", "rss_bytes", "uss_bytes"])
+        for t in range(900):
+            warming = int(2000 * MB * t / 900)  # the cache warming, seen once per backend
+            writer.writerow([1000 + t, "postgres", 3, 5, 100 * MB + warming, 20 * MB])
+            writer.writerow([1000 + t, "postgres", 4, 5, 100 * MB + warming, 20 * MB])
+    with_uss = rss_trends(rss_series(path, 1000, 1900), threshold=50, judged=True)
+    assert [(t.basis, t.flagged) for t in with_uss] == [("uss", False)]
+    assert abs(with_uss[0].growth_mb_per_hour) < 1
+
+    rss_only = tmp_path / "rss-only.csv"
+    rss_only.write_text(
+        "\n".join(line.rsplit(",", 1)[0] for line in path.read_text().splitlines()) + "\n"
+    )
+    without = rss_trends(rss_series(rss_only, 1000, 1900), threshold=50, judged=True)
+    assert [(t.basis, t.flagged) for t in without] == [("rss", False)]
+    assert without[0].growth_mb_per_hour > 1000
