@@ -35,11 +35,13 @@ KEY_PATTERNS = {
     "password in a URL": re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@{}$]+:(?P<value>[^@\s/{}$<]+)@"),
 }
 
-# `name: value` / `name = value` / `NAME=value` where the name says it is a secret.
+# `name: value` / `name = value` / `NAME=value` where the name says it is a secret: the word
+# is one of the name's parts (db_password, API_TOKEN), not inside another word (the package
+# pytokens, secretstorage in a manifest's package list).
 ASSIGNMENT = re.compile(
     r"""(?ix)
     (?<![{\w.-])
-    (?P<name>[a-z0-9_.-]*(?:password|passwd|secret|api[_-]?key|access[_-]?key|token|private[_-]?key)[a-z0-9_]*)
+    (?P<name>(?:[a-z0-9]+[_.-])*(?:password|passwd|secret|api[_-]?key|access[_-]?key|token|private[_-]?key)(?:[_.-][a-z0-9]+)*)
     ["']?\s*(?::|=)\s*
     (?P<value>"[^"]*"|'[^']*'|[^\s#,]+)
     """
@@ -193,6 +195,7 @@ def test_the_scan_finds_planted_secrets(path: str, text: str) -> None:
         ("loadlab/x.py", "secret = quote(self.password)\n"),
         ("tests/x.py", 'env = {"LOADLAB_DB_PASSWORD": "lint-only"}\n'),
         ("a.yml", "ssh_password_enabled: false\n"),
+        ("manifest.json", '    "pytokens": "0.3.0",\n    "secretstorage": "3.3.3",\n'),
     ],
 )
 def test_the_scan_allows_placeholders(path: str, text: str) -> None:
