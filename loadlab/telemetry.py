@@ -76,11 +76,11 @@ class Sampler:
                 try:
                     with proc.oneshot():
                         cpu = proc.cpu_percent(None)
-                        rss = proc.memory_info().rss
+                        rss, uss = _memory(proc)
                 except psutil.Error:
                     self._procs.pop(pid, None)
                     continue
-                writer.writerow([now, component, pid, round(cpu, 1), rss, _uss(proc)])
+                writer.writerow([now, component, pid, round(cpu, 1), rss, uss])
         total = psutil.cpu_percent(None) * psutil.cpu_count()
         writer.writerow([now, MACHINE, 0, round(total, 1), psutil.virtual_memory().used, ""])
 
@@ -116,13 +116,14 @@ class Sampler:
         self.stop()
 
 
-def _uss(proc: psutil.Process) -> int | str:
-    """Unique set size, or "" where smaps cannot be read (another user's process when not
-    root): the row keeps its CPU and RSS either way."""
+def _memory(proc: psutil.Process) -> tuple[int, int | str]:
+    """(RSS, USS) from one read of smaps; USS is "" where smaps cannot be read (another
+    user's process when not root), and the row keeps its CPU and RSS either way."""
     try:
-        return int(proc.memory_full_info().uss)
-    except (psutil.Error, AttributeError):
-        return ""
+        full = proc.memory_full_info()
+    except psutil.AccessDenied:
+        return proc.memory_info().rss, ""
+    return full.rss, full.uss
 
 
 def fixed(*pids: int | None) -> Callable[[], list[int]]:

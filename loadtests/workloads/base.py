@@ -100,3 +100,17 @@ def number(raw: str, family: str, low: float, high: float, *, integer: bool = Tr
         kind = "an integer" if integer else "a number"
         raise ValueError(f"{family}-N: N must be {kind} from {low:g} to {high:g}, not {raw!r}")
     return value
+
+
+def single_get(
+    name: str, path: str, description: str, regime: str, stats_name: str | None = None
+) -> Workload:
+    """A workload of one request, a GET of `path` (reported under `stats_name`, default the
+    path): the shape of every parameterised family."""
+    label = stats_name or path
+    return Workload(
+        name=name,
+        description=description,
+        regime=regime,
+        requests=[Request(label, 1, get(path, name=stats_name))],
+    )

@@ -1,7 +1,7 @@
 """TechEmpower updates: read N rows, write N new values in one transaction. `updates` does
 5; `updates-N` does N."""
 
-from loadtests.workloads.base import Request, Workload, get, number
+from loadtests.workloads.base import Workload, number, single_get
 
 PARAMETER = "rows read and updated per request (1-500)"
 
@@ -9,11 +9,11 @@ PARAMETER = "rows read and updated per request (1-500)"
 def build(raw: str | int, name: str | None = None) -> Workload:
     count = int(number(str(raw), "updates", 1, 500))
     path = f"/updates?queries={count}"
-    return Workload(
-        name=name or f"updates-{count}",
-        description=f"GET {path}: {count} reads and a transactional write of {count} rows",
-        regime="db",
-        requests=[Request(path, 1, get(path))],
+    return single_get(
+        name or f"updates-{count}",
+        path,
+        f"GET {path}: {count} reads and a transactional write of {count} rows",
+        "db",
     )
 
 
