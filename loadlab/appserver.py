@@ -13,7 +13,7 @@ from loadlab.errors import LabError
 from loadlab.paths import REPO_ROOT, venv_bin
 from loadlab.ports import ensure_port_free, free_port
 from loadlab.processes import ManagedProcess
-from loadlab.registry import Variant
+from loadlab.registry import Knobs, Variant
 from loadlab.results import VariantRecord
 
 
@@ -27,17 +27,31 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
 
 @dataclass
 class AppServer:
+    """`knobs` may be partial: the rest take their stock values, "cpus" read as `workers`
+    (default: the CPUs this process may use); `workers` and `pool_size` override them."""
+
     variant: Variant
     database_url: str
     log_dir: Path
-    workers: int
-    pool_size: int
+    workers: int | None = None
+    pool_size: int | None = None
     host: str = "127.0.0.1"
     port: int | None = None
     cpuset: set[int] | None = None
     startup_timeout: float = 60.0
+    knobs: Knobs | None = None
+    profile: str = "stock"
 
     def __post_init__(self) -> None:
+        cpus = len(self.cpuset) if self.cpuset else len(os.sched_getaffinity(0))
+        given = {**(self.knobs or {})}
+        if self.workers is not None:
+            given["workers"] = self.workers
+        if self.pool_size is not None:
+            given["pool_size"] = self.pool_size
+        self.knobs = self.variant.settings(given, cpus=cpus)
+        self.workers = int(self.knobs.get("workers", cpus))
+        self.pool_size = int(self.knobs.get("pool_size", self.variant.pool_size))
         if self.port is None:
             self.port = free_port(self.host)
         else:
@@ -62,22 +76,20 @@ class AppServer:
         return self.variant.record(
             host=self.host,
             port=self.port,
-            workers=self.workers,
-            pool_size=self.pool_size,
+            knobs=self.knobs,
+            profile=self.profile,
             cpuset=",".join(map(str, sorted(self.cpuset))) if self.cpuset else None,
         )
 
     def argv(self) -> list[str]:
         assert self.port is not None
-        argv = self.variant.render(
-            host=self.host, port=self.port, workers=self.workers, pool_size=self.pool_size
-        )
+        argv = self.variant.render(host=self.host, port=self.port, knobs=self.knobs)
         return [venv_bin(argv[0]), *argv[1:]]
 
     def start(self) -> AppServer:
         env = {
             **os.environ,
-            **self.variant.environment(database_url=self.database_url, pool_size=self.pool_size),
+            **self.variant.environment(database_url=self.database_url, knobs=self.knobs),
             "PYTHONPATH": str(REPO_ROOT),
         }
         self.process = ManagedProcess(

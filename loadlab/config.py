@@ -138,6 +138,21 @@ class Soak(_Strict):
     )
 
 
+class Budget(_Strict):
+    """What every variant gets alike when it is tuned or run: the same CPUs (the app's CPU
+    set) and the same ceiling on database connections; one keep-alive for all."""
+
+    db_connections: int = Field(
+        default=64, ge=1, description="ceiling on a variant's connections: workers × pool size"
+    )
+    keepalive_s: int = Field(
+        default=5, ge=1, description="the keep-alive every tuned variant gets (a fairness rule)"
+    )
+
+
+Profile = Literal["stock", "tuned"]
+
+
 class RunConfig(_Strict):
     preset: str | None = None
     scenario: str | None = Field(default=None, description="the scenario run, as NAME@VERSION")
@@ -155,7 +170,19 @@ class RunConfig(_Strict):
     app_workers: int | None = Field(
         default=None, ge=1, description="default: CPUs given to the app"
     )
-    pool_size: int = Field(default=10, ge=1)
+    pool_size: int | None = Field(
+        default=None, ge=1, description="connections per app process (the pool_size knob)"
+    )
+    profile: Profile = Field(
+        default="stock",
+        description="stock: what the docs give a user; tuned: each variant's best found by "
+        "`loadlab tune` (loadlab/data/tuned.toml)",
+    )
+    knobs: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='knob overrides per variant, or "*" for every variant that has the knob',
+    )
+    budget: Budget = Field(default_factory=Budget)
     verify: bool = True
     cpusets: CpuSets | None = None
     capacity: CapacitySearch = Field(default_factory=CapacitySearch)
@@ -165,6 +192,41 @@ class RunConfig(_Strict):
     network: NetworkEmulation | None = Field(
         default=None, description="local backend: put PostgreSQL behind an emulated link"
     )
+    # Statistics (README "Statistics"; loadlab/stats.py, loadlab/precision.py)
+    calibrate: str | None = Field(
+        default=None,
+        description="A/A: measure this variant as two arms (X and X#b) in every block; "
+        "summary.json's noise_floor is their ratio",
+    )
+    interval: Literal["paired-t-log", "block-bootstrap"] = Field(
+        default="paired-t-log", description="how ratio intervals are computed from the blocks"
+    )
+    precision: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="add blocks until every headline ratio's 95% half-width is below this "
+        "(0.03 = 3%), at least 3 blocks; instead of a fixed repeat count",
+    )
+    budget_s: float | None = Field(
+        default=None, gt=0, description="with precision: wall-clock seconds the matrix may take"
+    )
+
+    @field_validator("calibrate")
+    @classmethod
+    def _known_arm(cls, value: str | None) -> str | None:
+        """X or X#b for a registry variant X; stored as X (the arm is always X#b)."""
+        if not value:
+            return None
+        from loadlab.registry import base_variant
+
+        base, _, suffix = value.partition("#")
+        if suffix not in ("", "b") or base_variant(value) not in variant_names():
+            raise ValueError(
+                f"calibrate: {value!r} is not a variant or its A/A arm (X or X#b); "
+                f"known variants: {', '.join(variant_names())}"
+            )
+        return base
 
     @field_validator("variants")
     @classmethod
@@ -200,7 +262,41 @@ class RunConfig(_Strict):
             raise ValueError(f"capacity.workloads: unknown workload(s) {', '.join(unknown)}")
         if self.network and self.backend != "local":
             raise ValueError("network emulation (db_rtt_ms) is only available on the local backend")
+        self._check_knobs()
+        if self.precision is not None and self.backend == "ansible":
+            raise ValueError("precision: the ansible playbook runs a fixed plan; use --repeats")
+        if self.budget_s is not None and self.precision is None:
+            raise ValueError("budget_s is the time a --precision run may take; give precision too")
+        if self.calibrate and self.calibrate not in self.variants:
+            self.variants = [*self.variants, self.calibrate]  # the A arm is the variant itself
         return self
+
+    def _check_knobs(self) -> None:
+        """Every override names a known variant (or "*") and a knob it has, in range."""
+        from loadlab.registry import KnobError, get_variant, load_registry
+
+        registry = load_registry()
+        for target, values in self.knobs.items():
+            if target != "*" and target not in registry:
+                raise ValueError(
+                    f'knobs.{target}: unknown variant; known: {", ".join(registry)} (or "*")'
+                )
+            for knob, value in values.items():
+                owners = (
+                    [target]
+                    if target != "*"
+                    else [n for n in registry if knob in registry[n].knobs]
+                )
+                if not owners:
+                    known = sorted({k for v in registry.values() for k in v.knobs})
+                    raise ValueError(
+                        f"knobs.*: unknown knob {knob!r}; known knobs: {', '.join(known)}"
+                    )
+                for owner in owners:
+                    try:
+                        get_variant(owner).settings({knob: value}, cpus=1)
+                    except KnobError as error:
+                        raise ValueError(str(error)) from None
 
 
 def preset_names() -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -172,3 +173,23 @@ def print_summary(summary: Summary) -> None:
         console.print(f"[red]{variant} was not benchmarked:[/] {reason}")
     for caveat in summary.caveats:
         console.print(f"[yellow]caveat:[/] {caveat}")
+
+
+def print_tuning(report: Any) -> None:
+    """Per variant and workload: the winner, its throughput and p99 against stock."""
+    table = Table(title=f"loadlab tune ({report.users} users, min gain {report.min_gain:.0%})")
+    for column in ("workload", "variant", "winner", "req/s", "stock req/s", "p99 ms", "cells", "s"):
+        table.add_column(column)
+    for r in report.results:
+        moved = {k: v for k, v in r.winner.items() if k != "keepalive_s"}
+        table.add_row(
+            r.workload,
+            r.variant,
+            " ".join(f"{k}={v}" for k, v in moved.items()),
+            f"{r.winner_throughput_rps:,.0f}",
+            f"{r.stock_throughput_rps:,.0f}",
+            f"{r.winner_p99_ms:.1f}",
+            str(r.cells),
+            f"{r.seconds:.0f}",
+        )
+    console.print(table)

@@ -52,10 +52,14 @@ class CellSpec(_Model):
     repeat: int
     duration_s: float
     warmup_s: float
-    phase: Literal["matrix", "capacity"] = "matrix"
+    phase: Literal["matrix", "capacity", "tune"] = "matrix"
     db_rtt_ms: float | None = Field(
         default=None, description="emulated app-to-database round trip; None: no emulated link"
     )
+    knobs: dict[str, int | str | bool] = Field(
+        default_factory=dict, description="the variant's knobs in this cell (empty: stock)"
+    )
+    profile: str = Field(default="stock", description="stock, tuned or custom")
 
 
 class Latency(_Model):
@@ -107,7 +111,9 @@ class CellResult(_Model):
 
 
 class Estimate(_Model):
-    """A median across repeats with its bootstrap 95% confidence interval."""
+    """A median across repeats with its bootstrap 95% confidence interval; for a paired ratio
+    (`Ratio.method`), `median` is the point estimate: the geometric mean of the per-block
+    ratios in `values`, and `n` the blocks paired."""
 
     median: float
     ci_low: float
@@ -146,6 +152,44 @@ class Ratio(_Model):
     flagged: bool = False
     flag_reasons: list[str] = Field(default_factory=list)
     db_rtt_ms: float | None = None
+    method: str = Field(
+        default="independent-bootstrap-medians",
+        description="how the interval was computed (loadlab.stats): paired-t-log, "
+        "block-bootstrap, single-measurement; the default names the method of older runs",
+    )
+    blocks: int = Field(default=0, description="blocks paired (both variants measured)")
+    unpaired_cells: int = Field(
+        default=0, description="cells left out: their block lacks the other variant"
+    )
+
+
+class RatioPrecision(_Model):
+    """One headline ratio against a `--precision` target."""
+
+    workload: str
+    load_label: str
+    numerator: str
+    denominator: str
+    db_rtt_ms: float | None = None
+    half_width: float | None = Field(
+        description="relative 95% half-width, max(hi/r - 1, 1 - lo/r); None: no interval yet"
+    )
+    reached: bool
+
+
+class PrecisionReport(_Model):
+    """A run that added blocks until its headline ratios were precise enough, or time ran out."""
+
+    target: float = Field(description="relative 95% half-width asked for (0.03 = 3%)")
+    budget_s: float | None = None
+    min_blocks: int
+    max_blocks: int
+    blocks_run: int
+    elapsed_s: float
+    stopped_because: Literal[
+        "precision reached", "budget spent", "block limit", "interrupted", "no ratio"
+    ]
+    ratios: list[RatioPrecision] = Field(default_factory=list)
 
 
 class CapacityStep(_Model):
@@ -170,11 +214,24 @@ class Capacity(_Model):
     limited_by: str = ""
 
 
+class ExtraStatement(_Model):
+    """A statement a request caused beyond the expected ones (asyncpg's pool reset, say)."""
+
+    path: str = Field(description="the request, e.g. /db")
+    query: str = Field(description="the statement as pg_stat_statements normalised it")
+    calls_per_request: float
+
+
 class VerificationResult(_Model):
+    """`failures` keep a variant out of the benchmark; `warnings` do not (a variant that makes
+    more statements per request than expected, or than the others: `extra_statements`)."""
+
     variant: str
     passed: bool
     checks: dict[str, str] = Field(default_factory=dict)
     failures: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    extra_statements: list[ExtraStatement] = Field(default_factory=list)
 
 
 class RssTrend(_Model):
@@ -239,6 +296,12 @@ class Summary(_Model):
     caveats: list[str] = Field(default_factory=list)
     complete: bool = True
     soak: list[SoakResult] = Field(default_factory=list)
+    noise_floor: list[Ratio] = Field(
+        default_factory=list,
+        description="A/A ratios: one variant measured as two arms (X#b over X) per workload, "
+        "load level and RTT; a difference inside this floor is not called",
+    )
+    precision: PrecisionReport | None = None
 
 
 class VariantRecord(_Model):
@@ -254,6 +317,10 @@ class VariantRecord(_Model):
     command: list[str]
     description: str = ""
     cpuset: str | None = None
+    knobs: dict[str, int | str | bool] = Field(
+        default_factory=dict, description="every knob's value (loadlab/data/variants.toml)"
+    )
+    profile: str = Field(default="stock", description="stock, tuned, or custom (knobs given)")
 
 
 class Manifest(_Model):
@@ -280,6 +347,9 @@ class Manifest(_Model):
     cpusets: dict[str, str] = Field(default_factory=dict)
     caveats: list[str] = Field(default_factory=list)
     interrupted: bool = False
+    precision: PrecisionReport | None = Field(
+        default=None, description="--precision: the blocks run and why the run stopped"
+    )
     checksums: dict[str, dict[str, str]] | None = Field(
         default=None,
         description="sha256 of each finished cell's data files: cell id -> file name -> digest "

@@ -32,7 +32,11 @@ class Lab(Protocol):
     @property
     def admin_dsn(self) -> str: ...  # superuser: pg_stat_statements
 
-    def serve(self, variant: str) -> AbstractContextManager[Served]: ...
+    def serve(
+        self, variant: str, knobs: dict[str, Any] | None = None, profile: str = "stock"
+    ) -> AbstractContextManager[Served]:
+        """Start `variant` with these knobs (partial: the rest stock; see registry.py)."""
+        ...
 
     def run_cell(self, spec: CellSpec, served: Served, cell_dir: Path, progress: Progress) -> None:
         """Drive one cell; leave measurement.json, resources.csv and Locust's CSVs in cell_dir."""

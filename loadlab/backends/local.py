@@ -92,13 +92,15 @@ class LocalLab:
         return self.cluster.admin_dsn()
 
     @contextlib.contextmanager
-    def serve(self, variant: str) -> Iterator[AppServer]:
+    def serve(
+        self, variant: str, knobs: dict[str, Any] | None = None, profile: str = "stock"
+    ) -> Iterator[AppServer]:
         with AppServer(
             get_variant(variant),
             self.dsn,
             self.log_dir,
-            workers=self.app_workers,
-            pool_size=self.config.pool_size,
+            knobs={"workers": self.app_workers, **(knobs or {})},
+            profile=profile,
             cpuset=self.app_cpus,
         ) as server:
             yield server
