@@ -389,11 +389,13 @@ class PostgresCluster:
 
     def current_settings(self) -> dict[str, str]:
         names = [*self.settings, "fsync", "synchronous_commit", "server_version"]
+        # current_setting() renders a value with its unit as SHOW does ("512MB"); gluing
+        # pg_settings' `setting` to its `unit` gave "65536" + "8kB" = "655368kB"
         with psycopg.connect(self.admin_dsn()) as conn:
             rows = conn.execute(
-                "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s)", [names]
+                "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)", [names]
             ).fetchall()
-        return {name: f"{setting}{unit or ''}" if unit else setting for name, setting, unit in rows}
+        return dict(rows)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[PostgresCluster]:

@@ -8,6 +8,7 @@ stock; the cell records the profile actually used.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from functools import cache
@@ -18,9 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loadlab.config import RunConfig
 from loadlab.errors import LabError
-from loadlab.registry import KnobError, Knobs, get_variant
+from loadlab.registry import KnobError, Knobs, base_variant, get_variant
 
 TUNED_PATH = Path(__file__).parent / "data" / "tuned.toml"
+
+
+def tuned_path() -> Path:
+    """The tuned profile in use: the repository's, or LOADLAB_TUNED_PROFILE's file."""
+    return Path(os.environ.get("LOADLAB_TUNED_PROFILE") or TUNED_PATH)
+
+
 _FAMILY = re.compile(r"^(?P<family>[a-z][a-z-]*?)-\d+(\.\d+)?$")
 
 
@@ -57,8 +65,17 @@ class TunedProfile(BaseModel):
         return None
 
 
+def load_tuned(path: Path | None = None) -> TunedProfile:
+    return _load_tuned(path or tuned_path())
+
+
+def reload_tuned() -> None:
+    """Read the file again on next use (after `loadlab tune --write` changed it)."""
+    _load_tuned.cache_clear()
+
+
 @cache
-def load_tuned(path: Path = TUNED_PATH) -> TunedProfile:
+def _load_tuned(path: Path) -> TunedProfile:
     if not path.exists():
         return TunedProfile()
     try:
@@ -73,11 +90,11 @@ def load_tuned(path: Path = TUNED_PATH) -> TunedProfile:
 def knobs_for(config: RunConfig, variant: str, workload: str) -> tuple[Knobs, str]:
     """The knob overrides (partial: the rest stay stock) for one variant in one workload,
     and the profile they make: "stock", "tuned", or "custom" when the run set knobs itself."""
-    spec = get_variant(variant)
+    spec = get_variant(base_variant(variant))
     knobs: dict[str, Any] = {}
     profile = "stock"
     if config.profile == "tuned":
-        entry = load_tuned().entry(variant, workload)
+        entry = load_tuned().entry(base_variant(variant), workload)
         if entry is not None:
             knobs.update(entry.knobs)
             profile = "tuned"
@@ -94,14 +111,14 @@ def knobs_for(config: RunConfig, variant: str, workload: str) -> tuple[Knobs, st
         spec.settings(knobs, cpus=1)
     except KnobError as error:
         raise LabError(
-            str(error), hint=f"fix the value in {TUNED_PATH} or in the run's knobs"
+            str(error), hint=f"fix the value in {tuned_path()} or in the run's knobs"
         ) from None
     return knobs, profile
 
 
 def over_budget(variant: str, knobs: Knobs, cpus: int, db_connections: int) -> str | None:
     """Why these knobs break the connection budget, or None."""
-    full = get_variant(variant).settings(knobs, cpus=cpus)
+    full = get_variant(base_variant(variant)).settings(knobs, cpus=cpus)
     if "pool_size" not in full:
         return None
     total = int(full.get("workers", cpus)) * int(full["pool_size"])

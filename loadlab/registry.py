@@ -83,7 +83,7 @@ class Knob(BaseModel):
                 return number
         elif str(value) in self.choices:
             return str(value)
-        raise KnobError(f"knob {label}={value!r} is out of range: {self.name} takes {self.range}")
+        raise KnobError(f"knob {label}={value} is out of range: {self.name} takes {self.range}")
 
     def text(self, value: KnobValue) -> str:
         """The value as it goes into a command line or an environment variable."""
@@ -240,10 +240,12 @@ def variant_names() -> list[str]:
 
 
 def get_variant(name: str) -> Variant:
+    """The registry's variant; an arm ("X#label") is variant X."""
     registry = load_registry()
-    if name not in registry:
+    base = base_variant(name)
+    if base not in registry:
         raise UnknownVariantError(name, list(registry))
-    return registry[name]
+    return registry[base]
 
 
 def base_variant(name: str) -> str:

@@ -22,7 +22,14 @@ from pydantic import BaseModel, Field
 
 from loadlab import environment
 from loadlab.config import RunConfig
-from loadlab.profiles import TUNED_PATH, TunedEntry, TunedProfile, load_tuned, over_budget
+from loadlab.profiles import (
+    TunedEntry,
+    TunedProfile,
+    load_tuned,
+    over_budget,
+    reload_tuned,
+    tuned_path,
+)
 from loadlab.registry import KnobValue, get_variant
 from loadlab.results import CellResult, CellSpec, LoadLevel, write_json_atomic, write_text_atomic
 from loadlab.runner import Run, open_lab
@@ -215,8 +222,9 @@ def write_report(run: Run, users: int, min_gain: float, results: list[TuneResult
     return report
 
 
-def write_profile(report: TuneReport, path: Path = TUNED_PATH) -> Path:
+def write_profile(report: TuneReport, path: Path | None = None) -> Path:
     """Merge the winners into the tuned profile file (other variants' entries are kept)."""
+    path = path or tuned_path()
     profile = load_tuned(path) if path.exists() else TunedProfile()
     machine = environment.machine()
     for result in report.results:
@@ -236,7 +244,7 @@ def write_profile(report: TuneReport, path: Path = TUNED_PATH) -> Path:
     profile.budget = report.budget
     profile.users = report.users
     write_text_atomic(path, render_toml(profile))
-    load_tuned.cache_clear()
+    reload_tuned()
     tomllib.loads(path.read_text())  # what was written reads back
     return path
 
