@@ -13,16 +13,22 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from loadlab import latency
+import numpy as np
+
+from loadlab import latency, pgstats
+from loadlab.calibrate import arm_of
 from loadlab.config import RunConfig
 from loadlab.config import Validity as Thresholds
 from loadlab.faults import read_faults
+from loadlab.precision import assess
+from loadlab.registry import UnknownVariantError, base_variant, get_variant
 from loadlab.results import (
     Aggregate,
     Capacity,
     CapacityStep,
     CellResult,
     ComponentUsage,
+    Estimate,
     Manifest,
     Ratio,
     Summary,
@@ -32,10 +38,10 @@ from loadlab.results import (
     write_text_atomic,
 )
 from loadlab.soak import soak_cell
-from loadlab.stats import bootstrap_median, bootstrap_ratio
-from loadlab.validity import judge
+from loadlab.stats import PAIRED_T, SINGLE, bootstrap_median, bootstrap_ratio, paired_ratio
+from loadlab.validity import SATURATED_AT_MOST, judge
 
-NUMERATOR = "fastapi-async"
+NUMERATOR = "fastapi-async"  # the headline numerator, when the run has it
 
 
 def component_usage(path: Path, start: float, stop: float) -> dict[str, ComponentUsage]:
@@ -72,16 +78,18 @@ def component_usage(path: Path, start: float, stop: float) -> dict[str, Componen
 
 
 def statements_per_request(cell_dir: Path) -> float | None:
+    """Every statement the cell's requests caused, per request: counted as verification
+    counts them (loadlab.pgstats.request_statements), so the two agree."""
     stats_path, locust_path = cell_dir / "pg_stat_statements.json", cell_dir / "locust_stats.csv"
     if not stats_path.exists() or not locust_path.exists():
         return None
-    calls = sum(int(s.get("calls", 0)) for s in json.loads(stats_path.read_text()))
     with locust_path.open() as handle:
         total = next(
             (int(r["Request Count"]) for r in csv.DictReader(handle) if r["Name"] == "Aggregated"),
             0,
         )
-    return round(calls / total, 3) if total else None
+    per_request = pgstats.calls_per_request(json.loads(stats_path.read_text()), total)
+    return None if per_request is None else round(per_request, 3)
 
 
 def analyze_cell(cell_dir: Path, thresholds: Thresholds, cpu_count: int) -> CellResult | None:
@@ -123,6 +131,7 @@ def analyze_cell(cell_dir: Path, thresholds: Thresholds, cpu_count: int) -> Cell
         thresholds=thresholds,
         backlog=backlog,
         faults=[f.reason for f in faults],
+        swarm=measurement.get("swarm"),
     )
     return CellResult(
         spec=spec,
@@ -175,39 +184,115 @@ def aggregate(cells: list[CellResult]) -> list[Aggregate]:
     return aggregates
 
 
-def ratios(cells: list[CellResult], numerator: str = NUMERATOR) -> list[Ratio]:
+def framework_of(variant: str) -> str:
+    """The registry's framework of a variant (an arm "X#label": X's); a name the registry
+    does not know (a run made with another registry) by its prefix, `fastapi-x` -> fastapi."""
+    try:
+        return get_variant(base_variant(variant)).framework
+    except UnknownVariantError:
+        return variant.split("-", 1)[0]
+
+
+def ratio_pairs(variants: Iterable[str], calibrate: str | None = None) -> list[tuple[str, str]]:
+    """Every fastapi variant present over every flask variant present, except the A/A arm of
+    `calibrate` (its second arm measures the noise floor, not a framework); fastapi-async
+    first (the headline numerator), then the others by name; denominators by name."""
+    names = sorted(set(variants) - {arm_of(calibrate)} if calibrate else set(variants))
+    tops = [v for v in names if framework_of(v) == "fastapi"]
+    tops.sort(key=lambda v: (v != NUMERATOR, v))
+    bottoms = [v for v in names if framework_of(v) == "flask"]
+    return [(top, bottom) for top in tops for bottom in bottoms]
+
+
+def _by_block(cells: list[CellResult]) -> dict[int, list[CellResult]]:
+    blocks: dict[int, list[CellResult]] = defaultdict(list)
+    for cell in cells:
+        blocks[cell.spec.repeat].append(cell)
+    return blocks
+
+
+def paired_estimate(
+    top: list[CellResult], bottom: list[CellResult], method: str = PAIRED_T
+) -> tuple[Estimate, list[CellResult], int]:
+    """The ratio of `top` over `bottom` from the blocks (repeats) that measured both: one log
+    ratio per block, its interval by `method`. Returns the estimate, the cells it used and
+    the cells left out (a block lacking one side, or with no throughput to take a log of)."""
+    a, b = _by_block(top), _by_block(bottom)
+    used: list[CellResult] = []
+    logs: list[float] = []
+    for block in sorted(set(a) & set(b)):
+        rates_a = [c.throughput_rps for c in a[block]]
+        rates_b = [c.throughput_rps for c in b[block]]
+        if min(rates_a + rates_b) <= 0:
+            continue
+        # one cell a side per block in a planned matrix; several are pooled geometrically
+        logs.append(float(np.mean(np.log(rates_a)) - np.mean(np.log(rates_b))))
+        used += a[block] + b[block]
+    unpaired = len(top) + len(bottom) - len(used)
+    return paired_ratio(logs, method), used, unpaired
+
+
+def _ratio(
+    key: tuple[str, str, float],
+    top: list[CellResult],
+    bottom: list[CellResult],
+    method: str,
+) -> Ratio:
+    workload, label, _ = key
+    estimate, used, unpaired = paired_estimate(top, bottom, method)
+    invalid = [c for c in used if not c.validity.valid]
+    return Ratio(
+        workload=workload,
+        load_label=label,
+        numerator=top[0].spec.variant,
+        denominator=bottom[0].spec.variant,
+        estimate=estimate,
+        flagged=bool(invalid),
+        flag_reasons=sorted(
+            {f"{c.spec.cell_id}: {r}" for c in invalid for r in c.validity.reasons}
+        ),
+        db_rtt_ms=top[0].spec.db_rtt_ms,
+        method=method,
+        blocks=estimate.n,
+        unpaired_cells=unpaired,
+    )
+
+
+def _groups(cells: list[CellResult]) -> dict[tuple[str, str, float], dict[str, list[CellResult]]]:
     groups: dict[tuple[str, str, float], dict[str, list[CellResult]]] = defaultdict(
         lambda: defaultdict(list)
     )
     for cell in cells:
         key = (cell.spec.workload, cell.spec.load.label, _rtt_key(cell))
         groups[key][cell.spec.variant].append(cell)
+    return groups
+
+
+def ratios(
+    cells: list[CellResult], method: str = PAIRED_T, calibrate: str | None = None
+) -> list[Ratio]:
+    """Per workload, load level and RTT: every fastapi variant over every flask variant,
+    paired by block (see `paired_estimate`); `calibrate`'s A/A arm is left out."""
     result = []
-    for (workload, label, _), by_variant in sorted(groups.items()):
-        if numerator not in by_variant:
-            continue
-        for denominator, bottom in sorted(by_variant.items()):
-            if denominator == numerator:
-                continue
-            top = by_variant[numerator]
-            invalid = [c for c in [*top, *bottom] if not c.validity.valid]
-            result.append(
-                Ratio(
-                    workload=workload,
-                    load_label=label,
-                    numerator=numerator,
-                    denominator=denominator,
-                    estimate=bootstrap_ratio(
-                        [c.throughput_rps for c in top], [c.throughput_rps for c in bottom]
-                    ),
-                    flagged=bool(invalid),
-                    flag_reasons=sorted(
-                        {f"{c.spec.cell_id}: {r}" for c in invalid for r in c.validity.reasons}
-                    ),
-                    db_rtt_ms=top[0].spec.db_rtt_ms,
-                )
-            )
+    for key, by_variant in sorted(_groups(cells).items()):
+        for top, bottom in ratio_pairs(by_variant, calibrate):
+            result.append(_ratio(key, by_variant[top], by_variant[bottom], method))
     return result
+
+
+def noise_floor(
+    cells: list[CellResult], calibrate: str | None, method: str = PAIRED_T
+) -> list[Ratio]:
+    """The A/A ratios: `calibrate`'s second arm (X#b) over the variant itself (X), per
+    workload, load level and RTT, paired by block like every other ratio."""
+    if not calibrate:
+        return []
+    arm = arm_of(calibrate)
+    return [
+        _ratio(key, by_variant[arm], by_variant[calibrate], method)
+        for key, by_variant in sorted(_groups(cells).items())
+        if arm in by_variant and calibrate in by_variant
+    ]
 
 
 def capacity(cells: list[CellResult], config: RunConfig) -> list[Capacity]:
@@ -264,17 +349,17 @@ def step_verdict(cell: CellResult, slo_p99_ms: float, max_error_rate: float) -> 
     return True, ""
 
 
-def capacity_ratios(found: list[Capacity], numerator: str = NUMERATOR) -> list[Ratio]:
+def capacity_ratios(found: list[Capacity]) -> list[Ratio]:
+    """Sustained capacity, every fastapi variant over every flask variant: one search a side,
+    so a point without an interval (method single-measurement)."""
     by_workload: dict[str, dict[str, Capacity]] = defaultdict(dict)
     for item in found:
         by_workload[item.workload][item.variant] = item
     result = []
     for workload, by_variant in sorted(by_workload.items()):
-        if numerator not in by_variant:
-            continue
-        for denominator, item in sorted(by_variant.items()):
-            top = by_variant[numerator]
-            if denominator == numerator or not item.sustained_rps or not top.sustained_rps:
+        for numerator, denominator in ratio_pairs(by_variant):
+            top, item = by_variant[numerator], by_variant[denominator]
+            if not item.sustained_rps or not top.sustained_rps:
                 continue
             flags = [
                 f"{c.variant}: {c.limited_by}" for c in (top, item) if "saturated" in c.limited_by
@@ -289,6 +374,8 @@ def capacity_ratios(found: list[Capacity], numerator: str = NUMERATOR) -> list[R
                     estimate=bootstrap_ratio([top.sustained_rps], [item.sustained_rps]),
                     flagged=bool(flags),
                     flag_reasons=flags,
+                    method=SINGLE,
+                    blocks=1,
                 )
             )
     return result
@@ -306,9 +393,22 @@ def caveats(manifest: Manifest, cells: Iterable[CellResult]) -> list[str]:
             f"the machine's CPUs were saturated in {len(saturated)} of {len(cells)} cells: "
             "figures there measure the whole machine, not the framework alone"
         )
+    at_most = [c for c in cells if any(SATURATED_AT_MOST in r for r in c.validity.reasons)]
+    if at_most:
+        notes.append(
+            f"the load generator saturated in {len(at_most)} of {len(cells)} cells even with "
+            "the most Locust workers auto sizing runs (one per core): their figures are "
+            "Locust's limit, not the app's; the load generator needs more cores"
+        )
     if manifest.interrupted:
         notes.append("the run was interrupted: only the cells that finished are included")
     return notes
+
+
+def _baseline(found: list[Ratio]) -> str:
+    """The headline numerator: fastapi-async where the run has it, else the first one."""
+    numerators = [r.numerator for r in found]
+    return NUMERATOR if NUMERATOR in numerators or not numerators else numerators[0]
 
 
 def summarize(run_dir: Path) -> Summary:
@@ -329,13 +429,23 @@ def summarize(run_dir: Path) -> Summary:
         if verification_path.exists()
         else []
     )
+    found_ratios = ratios(matrix_cells, config.interval, config.calibrate)
     summary = Summary(
         run_id=manifest.run_id,
         backend=manifest.backend,
         preset=manifest.preset,
+        baseline_numerator=_baseline(found_ratios),
         cells=cells,
         aggregates=aggregate(matrix_cells),
-        ratios=ratios(matrix_cells),
+        ratios=found_ratios,
+        noise_floor=noise_floor(matrix_cells, config.calibrate, config.interval),
+        precision=(
+            manifest.precision.model_copy(
+                update={"ratios": assess(found_ratios, manifest.precision.target)}
+            )
+            if manifest.precision
+            else None
+        ),
         capacity=capacity_found,
         capacity_ratios=capacity_ratios(capacity_found),
         verification=verification,
@@ -349,5 +459,10 @@ def summarize(run_dir: Path) -> Summary:
         ],
     )
     summary.caveats.extend(flag for s in summary.soak for flag in s.flags)
+    if config.calibrate and not summary.noise_floor:
+        summary.caveats.append(
+            f"calibrate asked for an A/A arm of {config.calibrate}, but no block measured both "
+            f"arms ({config.backend} backend): the run has no noise floor"
+        )
     write_json_atomic(run_dir / "summary.json", summary)
     return summary

@@ -45,12 +45,13 @@ class AppServer:
     def __post_init__(self) -> None:
         cpus = len(self.cpuset) if self.cpuset else len(os.sched_getaffinity(0))
         given = {**(self.knobs or {})}
-        if self.workers is not None:
-            given["workers"] = self.workers
-        if self.pool_size is not None:
-            given["pool_size"] = self.pool_size
+        # the lab's defaults apply to the variants that have the knob (a test-only variant
+        # may fix its worker count in its command line)
+        for name, value in (("workers", self.workers), ("pool_size", self.pool_size)):
+            if value is not None and name in self.variant.knobs and name not in given:
+                given[name] = value
         self.knobs = self.variant.settings(given, cpus=cpus)
-        self.workers = int(self.knobs.get("workers", cpus))
+        self.workers = int(self.knobs.get("workers", self.workers or cpus))
         self.pool_size = int(self.knobs.get("pool_size", self.variant.pool_size))
         if self.port is None:
             self.port = free_port(self.host)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from loadlab.cloud.cli import cloud_app
 from loadlab.errors import LabError
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ trace_app = typer.Typer(
     help="Request logs to replay (the trace-replay workload).", no_args_is_help=True
 )
 app.add_typer(trace_app, name="trace")
+app.add_typer(cloud_app, name="cloud")
 
 
 def _say_error(message: str) -> None:
@@ -57,6 +59,36 @@ def _cpusets(spec: str | None) -> dict[str, str] | None:
             "example: --pin 'app=0;db=1;load=1'"
         )
     return parts
+
+
+def _knobs(specs: list[str] | None) -> dict[str, dict[str, str]] | None:
+    """["flask-sync.threads=64", "pool_size=16"] -> {"flask-sync": {...}, "*": {...}}"""
+    if not specs:
+        return None
+    knobs: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(
+                f"{spec!r} is not VARIANT.KNOB=VALUE or KNOB=VALUE "
+                "(example: --knob flask-sync.threads=64); `loadlab variants` lists the knobs",
+                param_hint="--knob",
+            )
+        variant, _, knob = name.strip().rpartition(".")
+        knobs.setdefault(variant or "*", {})[knob] = value.strip()
+    return knobs
+
+
+def _parsed(value: str | None, option: str, parser: str) -> float | None:
+    """--precision 3% / --budget 15m, read by loadlab.precision's parsers."""
+    if value is None:
+        return None
+    from loadlab import precision
+
+    try:
+        return float(getattr(precision, parser)(value))
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint=option) from None
 
 
 def _db_rtt(spec: str | None) -> dict[str, list[float]] | None:
@@ -101,9 +133,20 @@ def run(
         float | None, typer.Option(help="warm-up seconds per cell (not measured)")
     ] = None,
     scale: Annotated[float | None, typer.Option(help="data scale: 1.0 = 1,000,000 users")] = None,
-    locust_workers: Annotated[int | None, typer.Option(min=1)] = None,
+    locust_workers: Annotated[
+        str | None,
+        typer.Option(help='"auto" (default: sized by measurement) or a number to force'),
+    ] = None,
     app_workers: Annotated[int | None, typer.Option(min=1)] = None,
     pool_size: Annotated[int | None, typer.Option(min=1)] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="stock (what the docs give a user) or tuned (`loadlab tune`'s best)"),
+    ] = None,
+    knob: Annotated[
+        list[str] | None,
+        typer.Option(help="VARIANT.KNOB=VALUE or KNOB=VALUE (all variants); repeatable"),
+    ] = None,
     capacity: Annotated[bool | None, typer.Option("--capacity/--no-capacity")] = None,
     slo_ms: Annotated[float | None, typer.Option(help="capacity search: p99 SLO in ms")] = None,
     verify: Annotated[bool | None, typer.Option("--verify/--no-verify")] = None,
@@ -117,6 +160,20 @@ def run(
     ] = None,
     order_seed: Annotated[
         int | None, typer.Option(help="seed of the randomised cell order")
+    ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="add blocks until every FastAPI-over-Flask ratio's 95% interval is within "
+            "this, e.g. 3% (at least 3 blocks; instead of --repeats)"
+        ),
+    ] = None,
+    budget: Annotated[
+        str | None, typer.Option(help="with --precision: time the matrix may take, e.g. 15m")
+    ] = None,
+    calibrate: Annotated[
+        str | None,
+        typer.Option(help="A/A: also run this variant as a second arm (X#b): the noise floor"),
     ] = None,
     results: Annotated[Path | None, typer.Option(help="results root (default ./results)")] = None,
     report: Annotated[
@@ -146,10 +203,15 @@ def run(
         "locust_workers": locust_workers,
         "app_workers": app_workers,
         "pool_size": pool_size,
+        "profile": profile,
+        "knobs": _knobs(knob),
         "verify": verify,
         "cpusets": _cpusets(pin),
         "network": _db_rtt(db_rtt),
         "order_seed": order_seed,
+        "precision": _parsed(precision, "--precision", "parse_fraction"),
+        "budget_s": _parsed(budget, "--budget", "parse_duration"),
+        "calibrate": calibrate,
         "capacity": {
             k: v for k, v in {"enabled": capacity, "slo_p99_ms": slo_ms}.items() if v is not None
         }
@@ -168,11 +230,15 @@ def run(
             from loadlab.netem import require_privileges
 
             require_privileges()
-        run_dir = _execute(cfg, results)
+        if cfg.profile == "both":
+            profiles = ["stock", "tuned"]
+            run_dirs = [_execute(cfg.model_copy(update={"profile": p}), results) for p in profiles]
+        else:
+            profiles, run_dirs = [cfg.profile], [_execute(cfg, results)]
     except LabError as error:
         _fail(error)
         return
-    _finish(run_dir, report)
+    _finish(run_dirs, report, labels=profiles if len(run_dirs) > 1 else None)
 
 
 def _execute(cfg: Any, results: Path | None) -> Path:
@@ -206,18 +272,75 @@ def _execute(cfg: Any, results: Path | None) -> Path:
             raise typer.Exit(130) from None
 
 
-def _finish(run_dir: Path, report: bool) -> None:
+def _finish(run_dirs: list[Path], report: bool, labels: list[str] | None = None) -> None:
     from loadlab.console import console, print_summary
     from loadlab.results import read_summary
 
-    print_summary(read_summary(run_dir))
-    console.print(f"results: {run_dir}")
+    for run_dir in run_dirs:
+        print_summary(read_summary(run_dir))
+        console.print(f"results: {run_dir}")
     if report:
         try:
             from loadlab.report import build_report
         except ImportError:
             return
-        console.print(f"report: {build_report([run_dir])}")
+        console.print(f"report: {build_report(run_dirs, labels=labels)}")
+
+
+@app.command()
+def tune(
+    variants: Annotated[str | None, typer.Option(help="comma-separated variant names")] = None,
+    workloads: Annotated[
+        str, typer.Option(help="comma-separated workloads")
+    ] = "db,db-read,json,io",
+    users: Annotated[int, typer.Option(min=1, help="closed-model users of every trial")] = 128,
+    duration: Annotated[float, typer.Option(help="measured seconds per trial")] = 5.0,
+    warmup: Annotated[float, typer.Option(help="warm-up seconds per trial")] = 2.0,
+    min_gain: Annotated[
+        float, typer.Option(help="a knob moves only for a throughput gain above this")
+    ] = 0.03,
+    db_connections: Annotated[
+        int | None, typer.Option(help="budget: workers × pool size at most")
+    ] = None,
+    scale: Annotated[float | None, typer.Option(help="data scale: 1.0 = 1,000,000 users")] = None,
+    write: Annotated[
+        bool, typer.Option("--write/--no-write", help="merge the winners into the tuned profile")
+    ] = True,
+    results: Annotated[Path | None, typer.Option(help="results root (default ./results)")] = None,
+) -> None:
+    """Find each variant's best knobs per workload under one budget (coordinate descent), and
+    write them to the tuned profile that `loadlab run --profile tuned` uses."""
+    from loadlab.config import load_config
+    from loadlab.console import RichProgress, console, print_tuning
+    from loadlab.paths import results_root, usable_results_root
+    from loadlab.processes import interrupts_as_keyboard_interrupt
+    from loadlab.registry import variant_names
+    from loadlab.tune import tune as search
+    from loadlab.tune import write_profile
+
+    overrides: dict[str, Any] = {
+        "variants": _csv(variants) or variant_names(),
+        "workloads": _csv(workloads),
+        "duration_s": duration,
+        "warmup_s": warmup,
+        "scale": scale,
+        "budget": {"db_connections": db_connections} if db_connections else None,
+    }
+    try:
+        cfg = load_config("quick", None, overrides)
+        root = usable_results_root(results or results_root())
+        with interrupts_as_keyboard_interrupt(), RichProgress() as progress:
+            run_dir, report = search(cfg, users, min_gain, root, progress)
+    except LabError as error:
+        _fail(error)
+        return
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted:[/] every process stopped; nothing was written")
+        raise typer.Exit(130) from None
+    print_tuning(report)
+    console.print(f"trials: {run_dir / 'tune.json'}")
+    if write:
+        console.print(f"tuned profile: {write_profile(report)}")
 
 
 @app.command()
@@ -263,15 +386,115 @@ def reproduce(
     report_dir: Annotated[
         Path, typer.Argument(help="a published report folder, e.g. reports/<name>")
     ],
+    threshold: Annotated[
+        str, typer.Option(help="a ratio moving more than this (and beyond its noise) disagrees")
+    ] = "5%",
 ) -> None:
-    """Re-run a report's matrix here and build a report setting the re-run beside the original."""
+    """Re-run a report's matrix here and build a report setting the re-run beside the original;
+    say whether the re-run agrees (`loadlab compare` of the two)."""
     from loadlab.console import console
-    from loadlab.report import reproduce as rerun
+    from loadlab.report.reproduce import reproduce_checked
 
+    limit = _parsed(threshold, "--threshold", "parse_fraction")
     try:
-        console.print(f"report: {rerun(report_dir)}")
+        done = reproduce_checked(report_dir, threshold=limit or 0.05)
     except LabError as error:
         _fail(error)
+        return
+    console.print(f"report: {done.report}")
+    _print_comparison(done.agreement)
+
+
+@app.command()
+def compare(
+    before: Annotated[Path, typer.Argument(help="a results folder or a report folder")],
+    after: Annotated[Path, typer.Argument(help="the run to set against it")],
+    threshold: Annotated[
+        str, typer.Option(help="exit 1 when a ratio moved more than this, e.g. 5%")
+    ] = "5%",
+    force: Annotated[
+        bool, typer.Option(help="compare runs that are not comparable; differences as caveats")
+    ] = False,
+) -> None:
+    """Two runs side by side: a verdict per FastAPI-over-Flask ratio (moved / not moved, by
+    both intervals and the A/A noise floor). Exit 1 when a ratio moved, 2 on an error."""
+    from loadlab.report.compare import compare_paths
+
+    limit = _parsed(threshold, "--threshold", "parse_fraction")
+    try:
+        found = compare_paths(before, after, limit or 0.05, force=force)
+    except LabError as error:
+        _fail(error)
+        return
+    _print_comparison(found)
+    raise typer.Exit(found.exit_code)
+
+
+def _print_comparison(found: Any) -> None:
+    from rich.table import Table
+
+    from loadlab.console import console
+
+    title = f"{found.after.run_id} against {found.before.run_id}"
+    table = Table(title=f"{title} (threshold ±{found.threshold:.0%})")
+    for column in ("ratio", "before", "after", "verdict", "why"):
+        table.add_column(column)
+    for r in found.ratios:
+        e, f = r.change.before, r.change.after
+        table.add_row(
+            r.name,
+            f"{e.median:.2f}x [{e.ci_low:.2f}–{e.ci_high:.2f}]",
+            f"{f.median:.2f}x [{f.ci_low:.2f}–{f.ci_high:.2f}]",
+            f"[red]moved {r.direction}[/]" if r.verdict == "moved" else "not moved",
+            r.reason,
+        )
+    console.print(table)
+    for line in found.unmatched + [f"caveat: {c}" for c in found.caveats]:
+        console.print(line, highlight=False, markup=False)
+    console.print(found.conclusion)
+
+
+@app.command()
+def calibrate(
+    variant: Annotated[str, typer.Argument(help="the variant measured as two arms")] = (
+        "fastapi-async"
+    ),
+    preset: Annotated[str, typer.Option(help="whose workloads and loads to use")] = "quick",
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="a TOML, YAML or JSON run config")
+    ] = None,
+    workloads: Annotated[str | None, typer.Option(help="comma-separated workload names")] = None,
+    users: Annotated[str | None, typer.Option(help="closed model: user counts, e.g. 64")] = None,
+    repeats: Annotated[int | None, typer.Option(min=2, help="blocks (default: at least 3)")] = None,
+    duration: Annotated[float | None, typer.Option(help="measured seconds per cell")] = None,
+    warmup: Annotated[float | None, typer.Option(help="warm-up seconds per cell")] = None,
+    scale: Annotated[float | None, typer.Option(help="data scale: 1.0 = 1,000,000 users")] = None,
+    results: Annotated[Path | None, typer.Option(help="results root (default ./results)")] = None,
+) -> None:
+    """A/A: measure one variant as two arms (VARIANT and VARIANT#b) in the same randomised
+    blocks and print the noise floor, the A/A ratio with its interval."""
+    from loadlab.calibrate import calibrate as measure
+    from loadlab.calibrate import calibration_config
+    from loadlab.console import console
+
+    overrides: dict[str, Any] = {
+        "workloads": _csv(workloads),
+        "loads": [{"model": "closed", "users": u} for u in _csv(users, int) or []] or None,
+        "repeats": repeats,
+        "duration_s": duration,
+        "warmup_s": warmup,
+        "scale": scale,
+    }
+    try:
+        chosen = None if config and preset == "quick" else preset
+        cfg = calibration_config(variant, chosen, config, overrides)
+        found = measure(cfg, lambda c: _execute(c, results))
+    except LabError as error:
+        _fail(error)
+        return
+    for line in found.lines + [f"caveat: {c}" for c in found.caveats]:
+        console.print(line, highlight=False, markup=False)
+    console.print(f"results: {found.run_dir}")
 
 
 @app.command()
@@ -326,13 +549,20 @@ def serve(
 
 @app.command()
 def variants() -> None:
-    """List the variants in the registry with their command lines."""
+    """List the variants in the registry with their command lines and knobs."""
     from loadlab.console import console
     from loadlab.registry import load_registry
 
     for variant in load_registry().values():
         console.print(f"[bold]{variant.name}[/]: {variant.description}")
         console.print("  " + " ".join(variant.command), highlight=False)
+        for name, setting in variant.knobs.items():
+            knob = variant.knob(name)
+            tries = f"; tune tries {', '.join(map(str, setting.search))}" if setting.search else ""
+            console.print(
+                f"  knob {name}: stock {setting.stock}{tries} ({knob.range}): {knob.help}",
+                highlight=False,
+            )
 
 
 @app.command()
@@ -397,6 +627,92 @@ def claims(
         _fail(error)
 
 
+@app.command("map")
+def regime_map(
+    preset: Annotated[
+        str, typer.Option(help="wait (time waited x concurrency) or rtt (database RTT x queries)")
+    ] = "wait",
+    size: Annotated[
+        str, typer.Option(help="tiny (CI, two minutes), small (a laptop) or full (as written)")
+    ] = "small",
+    backend: Annotated[str, typer.Option(help="local (default), compose or ansible")] = "local",
+    inventory: Annotated[
+        str | None, typer.Option("--inventory", "-i", help="ansible backend: inventory")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="stock, or tuned for best against best (`loadlab tune`)")
+    ] = None,
+    precision: Annotated[
+        float | None, typer.Option(help="add repeats until each ratio's 95% half-width is this")
+    ] = None,
+    budget: Annotated[
+        float | None, typer.Option(help="with --precision: seconds each run may take")
+    ] = None,
+    repeats: Annotated[int | None, typer.Option(min=1, help="instead of the size's")] = None,
+    results: Annotated[Path | None, typer.Option(help="results root (default ./results)")] = None,
+    from_dir: Annotated[
+        Path | None,
+        typer.Option("--from", help="rebuild map.json and the report from results/<map-id>"),
+    ] = None,
+    publish: Annotated[
+        str | None, typer.Option(help="also write the report to reports/NAME, e.g. regime-map-DATE")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="also write the report to this folder")] = None,
+    reports: Annotated[Path, typer.Option(help="reports root for --publish")] = Path("reports"),
+    colour_saturated: Annotated[
+        bool,
+        typer.Option(
+            "--colour-saturated/--mark-saturated",
+            help="colour points whose machine was CPU-saturated (default: mark them)",
+        ),
+    ] = False,
+) -> None:
+    """The regime map: the FastAPI-over-Flask ratio over a grid of two conditions, with
+    contours at 1x, 2x and 7x and the published claims placed where their regime sits.
+    Writes results/<map-id>/map.json and results/<map-id>/report/."""
+    from loadlab.console import console
+    from loadlab.regime_map import plan_map, refresh_map, run_map
+    from loadlab.report.map_report import build_map_report
+
+    try:
+        if from_dir is not None:
+            refresh_map(from_dir)
+            map_dir = from_dir
+        else:
+            plan = plan_map(
+                preset,
+                size,
+                backend=backend,
+                inventory=inventory,
+                profile=profile,
+                precision=precision,
+                budget_s=budget,
+                repeats=repeats,
+            )
+            console.print(
+                f"[bold]regime map {plan.preset}[/] at size {plan.size}: "
+                f"{', '.join(plan.x.describe(v) for v in plan.x.values)} x "
+                f"{', '.join(plan.y.describe(v) for v in plan.y.values)} "
+                f"({', '.join(f.name for f in plan.families)}); {plan.cells} cells"
+            )
+            again = [f"--preset {plan.preset}", f"--size {plan.size}", f"--backend {backend}"]
+            again += [f"--{k} {v}" for k, v in (("profile", profile), ("repeats", repeats)) if v]
+            again += [f"--precision {precision:g}"] if precision else []
+            again += [f"--budget {budget:g}"] if budget else []
+            map_dir = run_map(plan, results, _execute, "loadlab map " + " ".join(again))
+        machine_counts = not colour_saturated
+        console.print(f"map: {map_dir / 'map.json'}")
+        console.print(f"report: {build_map_report(map_dir, machine_counts=machine_counts)}")
+        for dest in [reports / publish] if publish else []:
+            built = build_map_report(map_dir, dest, publish=True, machine_counts=machine_counts)
+            console.print(f"published: {built}")
+        if out is not None:
+            built = build_map_report(map_dir, out, publish=True, machine_counts=machine_counts)
+            console.print(f"published: {built}")
+    except LabError as error:
+        _fail(error)
+
+
 @trace_app.command("generate")
 def trace_generate(
     out: Annotated[Path | None, typer.Option(help="default: the lab's shipped shop trace")] = None,
@@ -448,13 +764,20 @@ def db_up(
     scale: Annotated[float | None, typer.Option(help="also seed at this scale")] = None,
 ) -> None:
     """Start the private cluster (and seed it when --scale is given); it stays up."""
+    from urllib.parse import quote
+
     from loadlab.backends.local import cluster_for
     from loadlab.console import console
 
     try:
         cluster = cluster_for()
         started = cluster.start()
-        console.print(f"PostgreSQL {'started' if started else 'already running'}: {cluster.dsn()}")
+        # the DSN without its password: a terminal's scrollback is no place for a secret
+        from loadlab.postgres import PASSWORD_FILE
+
+        public = cluster.dsn().replace(quote(cluster.password, safe=""), "PASSWORD")
+        console.print(f"PostgreSQL {'started' if started else 'already running'}: {public}")
+        console.print(f"password: in {cluster.home / PASSWORD_FILE} (readable by its owner only)")
         if scale is not None:
             _seed_cluster(cluster, scale, force=False)
     except LabError as error:

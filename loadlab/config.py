@@ -150,7 +150,7 @@ class Budget(_Strict):
     )
 
 
-Profile = Literal["stock", "tuned"]
+Profile = Literal["stock", "tuned", "both"]
 
 
 class RunConfig(_Strict):
@@ -163,7 +163,11 @@ class RunConfig(_Strict):
     repeats: int = Field(default=1, ge=1)
     duration_s: float = Field(default=10.0, gt=0)
     warmup_s: float = Field(default=3.0, ge=0)
-    locust_workers: int = Field(default=2, ge=1)
+    locust_workers: int | Literal["auto"] = Field(
+        default="auto",
+        description='"auto": one Locust worker, one more whenever a worker passes '
+        "validity.loadgen_cpu_percent (up to the load generator's cores); a number forces it",
+    )
     scale: float = Field(default=1.0, gt=0, le=10)
     data_seed: int = 20240601
     order_seed: int | None = None
@@ -176,7 +180,8 @@ class RunConfig(_Strict):
     profile: Profile = Field(
         default="stock",
         description="stock: what the docs give a user; tuned: each variant's best found by "
-        "`loadlab tune` (loadlab/data/tuned.toml)",
+        "`loadlab tune` (loadlab/data/tuned.toml); both: a stock run, then a tuned one, "
+        "reported side by side",
     )
     knobs: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -228,11 +233,24 @@ class RunConfig(_Strict):
             )
         return base
 
+    @field_validator("locust_workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> Any:
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+            raise ValueError(f'{value!r} is neither "auto" nor a number of workers (1 or more)')
+        return int(text)
+
     @field_validator("variants")
     @classmethod
     def _known_variants(cls, value: list[str]) -> list[str]:
+        from loadlab.registry import base_variant
+
         known = variant_names()
-        unknown = [v for v in value if v not in known]
+        # "X#label" is an arm: registry variant X once more, with knobs of its own
+        unknown = [v for v in value if base_variant(v) not in known]
         if unknown:
             raise ValueError(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(known)}")
         if not value:
@@ -273,17 +291,17 @@ class RunConfig(_Strict):
 
     def _check_knobs(self) -> None:
         """Every override names a known variant (or "*") and a knob it has, in range."""
-        from loadlab.registry import KnobError, get_variant, load_registry
+        from loadlab.registry import KnobError, base_variant, get_variant, load_registry
 
         registry = load_registry()
         for target, values in self.knobs.items():
-            if target != "*" and target not in registry:
+            if target != "*" and base_variant(target) not in registry:
                 raise ValueError(
                     f'knobs.{target}: unknown variant; known: {", ".join(registry)} (or "*")'
                 )
             for knob, value in values.items():
                 owners = (
-                    [target]
+                    [base_variant(target)]
                     if target != "*"
                     else [n for n in registry if knob in registry[n].knobs]
                 )

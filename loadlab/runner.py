@@ -16,13 +16,16 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from loadlab import __version__, environment, integrity, verify
-from loadlab.analysis import analyze_cell, step_verdict, summarize
+from loadlab import __version__, environment, integrity, precision, verify
+from loadlab.analysis import analyze_cell, ratios, step_verdict, summarize
+from loadlab.calibrate import knob_source, matrix_variants
 from loadlab.config import CapacitySearch, RunConfig
 from loadlab.errors import LabError
 from loadlab.matrix import new_order_seed, plan
 from loadlab.paths import results_root
+from loadlab.profiles import knobs_for, over_budget
 from loadlab.progress import Progress, Silent
+from loadlab.registry import base_variant
 from loadlab.results import CellResult, CellSpec, LoadLevel, Manifest, write_json_atomic
 
 MIN_CAPACITY_RATE = 5.0
@@ -126,12 +129,37 @@ class Run:
     def cell_dir(self, spec: CellSpec) -> Path:
         return self.dir / "cells" / spec.cell_id
 
+    def knobs(self, variant: str, workload: str) -> tuple[dict[str, Any], str]:
+        """The knobs a cell of this variant and workload runs with, and their profile; a
+        choice over the connection budget is recorded as a caveat, once."""
+        knobs, profile = knobs_for(self.config, variant, workload)
+        cpus = int(getattr(self, "app_cpus", 0) or 1)
+        problem = over_budget(variant, knobs, cpus, self.config.budget.db_connections)
+        if problem and problem not in self.manifest.caveats:
+            self.manifest.caveats.append(problem)
+        return knobs, profile
+
+    def attach(self, lab: Any) -> None:
+        """Record what the backend brought up: data, Postgres, topology, its caveats."""
+        self.manifest.data = lab.data
+        self.manifest.postgres = lab.postgres
+        self.manifest.topology = lab.topology
+        self.manifest.caveats.extend(lab.caveats)
+        self.app_cpus = int(lab.topology.get("app_workers") or 1)
+        if lab.data.get("modified_since_seed"):
+            self.manifest.caveats.append(
+                "the reused data set differs from the freshly seeded one (checksum "
+                f"{lab.data['checksum_at_start'][:12]} vs {lab.data['checksum'][:12]}): "
+                "earlier /updates or orders changed rows; `loadlab db seed --force` restores it"
+            )
+        self.save_manifest()
+
     # ------------------------------------------------------------------ phases
     def verify(self, lab: Any) -> list[str]:
         evidence = []
         for variant in self.config.variants:
             self.progress.phase(f"verifying {variant}")
-            with lab.serve(variant) as served:
+            with lab.serve(variant, *self.knobs(variant, self.config.workloads[0])) as served:
                 self.manifest.variants[variant] = served.record()
                 evidence.append(
                     verify.collect(
@@ -163,9 +191,11 @@ class Run:
                         f"{results[-1].spec.variant}'s server died during "
                         f"{results[-1].spec.cell_id} and was started again for the next cell"
                     )
-                if current is None or current[0] != spec.variant or dead:
+                key = f"{spec.variant} {sorted(spec.knobs.items())}"
+                if current is None or current[0] != key or dead:
                     stack.close()
-                    current = (spec.variant, stack.enter_context(lab.serve(spec.variant)))
+                    served = lab.serve(base_variant(spec.variant), spec.knobs, spec.profile)
+                    current = (key, stack.enter_context(served))
                     self.manifest.variants[spec.variant] = current[1].record()
                 results.append(self.run_cell(lab, spec, current[1], index, len(cells)))
         return results
@@ -204,7 +234,8 @@ class Run:
         search = self.config.capacity
         steps_at_most = search.max_steps + search.refine_steps
         taken = 0
-        with lab.serve(variant) as served:
+        knobs, profile = self.knobs(variant, workload)
+        with lab.serve(variant, knobs, profile) as served:
 
             def holds(rate: float) -> bool:
                 nonlocal order, taken
@@ -221,6 +252,8 @@ class Run:
                     warmup_s=search.warmup_s,
                     phase="capacity",
                     db_rtt_ms=self.rtts[0],
+                    knobs=knobs,
+                    profile=profile,
                 )
                 self.progress.phase(f"capacity search {variant} {workload}: step {taken}")
                 result = self.run_cell(lab, spec, served, taken, steps_at_most)
@@ -229,40 +262,83 @@ class Run:
             find_capacity(holds, search)
         return order
 
+    # ------------------------------------------------------------------ the matrix
+    @property
+    def blocks_planned(self) -> int:
+        """The repeats; with --precision, the most blocks it may add (loadlab.precision)."""
+        return self.config.repeats if self.config.precision is None else precision.MAX_BLOCKS
+
+    def run_matrix(self, lab: Any, cells: list[CellSpec]) -> list[CellSpec]:
+        """Run the planned cells and return those run: all of them, or with --precision the
+        blocks one at a time until `precision.stop_reason` says stop (at least
+        `precision.min_blocks`); the manifest's `precision` section says why it stopped."""
+        target = self.config.precision
+        if target is None:
+            self.run_cells(lab, cells)
+            return cells
+        least = precision.min_blocks(self.config.repeats)
+        budget = self.config.budget_s
+        blocks: dict[int, list[CellSpec]] = {}
+        for spec in cells:
+            blocks.setdefault(spec.repeat, []).append(spec)
+        ran: list[CellSpec] = []
+        results: list[CellResult] = []
+        seconds: list[float] = []
+        for block in blocks.values():
+            self.progress.phase(f"block {len(seconds) + 1} (until ±{target:.1%} or the budget)")
+            started = time.monotonic()
+            results += self.run_cells(lab, block)
+            seconds.append(time.monotonic() - started)
+            ran += block
+            found = ratios(results, self.config.interval, self.config.calibrate)
+            assessed = precision.assess(found, target)
+            reason = precision.stop_reason(
+                assessed, seconds, budget_s=budget, least=least, most=len(blocks)
+            )
+            self.manifest.precision = precision.report(
+                target,
+                assessed,
+                seconds,
+                budget_s=budget,
+                least=least,
+                most=len(blocks),
+                reason=reason,
+            )
+            self.manifest.order["sequence"] = [c.cell_id for c in ran]
+            self.save_manifest()
+            if reason:
+                break
+        return ran
+
     def execute(self) -> Path:
         interrupted = False
         try:
             with open_lab(self.config, self.dir, self.progress) as lab:
-                self.manifest.data = lab.data
-                self.manifest.postgres = lab.postgres
-                self.manifest.topology = lab.topology
-                self.manifest.caveats.extend(lab.caveats)
-                if lab.data.get("modified_since_seed"):
-                    self.manifest.caveats.append(
-                        "the reused data set differs from the freshly seeded one (checksum "
-                        f"{lab.data['checksum_at_start'][:12]} vs {lab.data['checksum'][:12]}): "
-                        "earlier /updates or orders changed rows; `loadlab db seed --force` restores it"
-                    )
-                self.save_manifest()
+                self.attach(lab)
                 variants = self.verify(lab) if self.config.verify else list(self.config.variants)
                 self.save_manifest()
                 cells = plan(
-                    variants,
+                    matrix_variants(variants, self.config.calibrate),  # with the A/A arm
                     self.config.workloads,
                     self.config.loads,
-                    self.config.repeats,
+                    self.blocks_planned,
                     seed=int(self.config.order_seed or 0),
                     duration_s=self.config.duration_s,
                     warmup_s=self.config.warmup_s,
                     rtts=self.rtts,
                 )
+                for cell in cells:
+                    # the A/A arm runs with its variant's knobs (other arms with their own)
+                    who = knob_source(cell.variant, self.config.calibrate)
+                    cell.knobs, cell.profile = self.knobs(who, cell.workload)
                 self.manifest.order = {
                     "seed": self.config.order_seed,
-                    "design": "randomised complete blocks: each repeat shuffles every cell once",
+                    "design": "randomised complete blocks: each repeat shuffles every cell once"
+                    + (", blocks added until --precision is met" if self.config.precision else ""),
                     "sequence": [c.cell_id for c in cells],
                 }
                 self.save_manifest()
-                self.run_cells(lab, cells)
+                cells = self.run_matrix(lab, cells)
                 if self.config.capacity.enabled and variants:
                     self.capacity_search(lab, variants, len(cells))
         except KeyboardInterrupt:

@@ -1,4 +1,5 @@
-"""A distributed Locust swarm: one master and N worker processes on this machine."""
+"""A distributed Locust swarm: one master and N worker processes on this machine, and how
+many workers a cell gets (`SwarmSizing`: forced, or sized by measurement)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,12 @@ def swarm_environment(
     duration_s: float,
     measurement_out: Path,
     window_s: float = 0.0,
+    swarm: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """The LOADLAB_* variables of docs/contracts.md, identical on master and workers.
-    `window_s` > 0 also records a latency histogram per window of that length (soak runs)."""
+    `window_s` > 0 also records a latency histogram per window of that length (soak runs);
+    `swarm` (how the workers were sized) is copied into measurement.json by the master."""
+    extra = {"LOADLAB_SWARM": json.dumps(swarm, sort_keys=True)} if swarm is not None else {}
     return {
         "LOADLAB_WORKLOAD": workload,
         "LOADLAB_USERS_SEEDED": str(users_seeded),
@@ -43,7 +47,88 @@ def swarm_environment(
         "LOADLAB_DURATION_S": str(warmup_s + duration_s),
         "LOADLAB_MEASUREMENT_OUT": str(measurement_out),
         "LOADLAB_WINDOW_S": str(window_s),
+        **extra,
     }
+
+
+AUTO = "auto"
+
+
+def most_workers(cpus: set[int] | None = None) -> int:
+    """The most Locust workers auto sizing runs: one per core the load generator may use."""
+    return len(cpus) if cpus else len(os.sched_getaffinity(0))
+
+
+def fixed_workers(locust_workers: int | str, cpus: set[int] | None = None) -> int:
+    """The count for a backend that does not size by measurement (compose): a number as
+    given; "auto" as one worker per core of the load generator's own CPU set."""
+    return most_workers(cpus) if locust_workers == AUTO else int(locust_workers)
+
+
+def next_worker_count(
+    workers: int, busiest_worker_cpu: float | None, threshold: float, most: int
+) -> int | None:
+    """Auto sizing's one decision, after a cell ran with `workers` Locust workers: one more
+    worker when the busiest one's mean CPU over the measured window (percent of one core)
+    passed `threshold` (the validity limit, Validity.loadgen_cpu_percent) and the machine has
+    a core for it; None: the cell stands as it ran."""
+    if busiest_worker_cpu is None or busiest_worker_cpu <= threshold or workers >= most:
+        return None
+    return workers + 1
+
+
+@dataclass
+class SwarmSizing:
+    """How many Locust workers a cell runs with.
+
+    `fixed` forces a count. Otherwise (auto) a cell starts with the count its group (variant,
+    knobs, workload, load level; a capacity search's steps share one) needed last, one at
+    first, and is run again with one more whenever a worker saturated (`next_worker_count`),
+    up to `most`. One worker costs the least CPU per request, and on a co-located machine
+    the load generator's CPU is the app's loss; a second is worth it only when one cannot
+    keep up. The group remembers, so its later repeats start where the first one ended."""
+
+    fixed: int | None
+    most: int
+    threshold: float
+    learned: dict[Hashable, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(
+        cls, locust_workers: int | str, threshold: float, cpus: set[int] | None = None
+    ) -> SwarmSizing:
+        fixed = None if locust_workers == AUTO else int(locust_workers)
+        return cls(fixed=fixed, most=most_workers(cpus), threshold=threshold)
+
+    @property
+    def auto(self) -> bool:
+        return self.fixed is None
+
+    def first(self, group: Hashable) -> int:
+        if self.fixed is not None:
+            return self.fixed
+        return min(self.learned.get(group, 1), self.most)
+
+    def after(self, group: Hashable, workers: int, busiest_worker_cpu: float | None) -> int | None:
+        """The count to run the cell again with, or None when it stands (and is learned)."""
+        more = (
+            None
+            if self.fixed is not None
+            else next_worker_count(workers, busiest_worker_cpu, self.threshold, self.most)
+        )
+        if self.fixed is None:
+            self.learned[group] = more or workers
+        return more
+
+    def record(self, workers: int, earlier: list[dict[str, Any]]) -> dict[str, Any]:
+        """What measurement.json's `swarm` says: the count this cell ran with and why."""
+        return {
+            "sizing": AUTO if self.auto else "fixed",
+            "workers": workers,
+            "most": self.most if self.auto else workers,
+            "threshold_percent": self.threshold,
+            "earlier_attempts": earlier,
+        }
 
 
 @dataclass

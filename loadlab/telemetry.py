@@ -34,10 +34,15 @@ class Sampler:
         out: Path,
         components: dict[str, Callable[[], Iterable[int]]],
         interval: float = 0.5,
+        uss: bool = True,
     ) -> None:
         self.out = out
         self.components = components
         self.interval = interval
+        # USS costs a read of smaps_rollup a process and sample (the kernel walks the page
+        # tables: most of a millisecond for a Postgres backend): only soak analysis uses it,
+        # and without it uss_bytes stays empty, as for a process whose smaps cannot be read
+        self.uss = uss
         self._procs: dict[int, psutil.Process] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -55,28 +60,33 @@ class Sampler:
             return None
         return proc
 
-    def _members(self, roots: Iterable[int]) -> set[int]:
+    def _members(
+        self, roots: Iterable[int], children: dict[int, list[int]] | None = None
+    ) -> set[int]:
+        """The roots that still run and all their descendants; `children` (parent -> child
+        pids, from `child_map`) saves reading the process table once per component."""
+        children = child_map() if children is None else children
         pids: set[int] = set()
-        for root in roots:
-            try:
-                proc = psutil.Process(root)
-                pids.add(root)
-                pids.update(child.pid for child in proc.children(recursive=True))
-            except psutil.Error:
-                continue
+        todo = [root for root in roots if psutil.pid_exists(root)]
+        while todo:
+            pid = todo.pop()
+            if pid not in pids:
+                pids.add(pid)
+                todo.extend(children.get(pid, ()))
         return pids
 
     def sample_once(self, writer: csv.writer) -> None:  # type: ignore[valid-type]
         now = round(time.time(), 3)
+        children = child_map()  # one pass over the process table for every component
         for component, roots in self.components.items():
-            for pid in sorted(self._members(roots())):
+            for pid in sorted(self._members(roots(), children)):
                 proc = self._tracked(pid)
                 if proc is None:
                     continue
                 try:
                     with proc.oneshot():
                         cpu = proc.cpu_percent(None)
-                        rss, uss = _memory(proc)
+                        rss, uss = _memory(proc) if self.uss else (proc.memory_info().rss, "")
                 except psutil.Error:
                     self._procs.pop(pid, None)
                     continue
@@ -90,8 +100,9 @@ class Sampler:
             writer = csv.writer(handle)
             writer.writerow(FIELDS)
             # one priming pass so that the first written sample already measures an interval
+            children = child_map()
             for roots in self.components.values():
-                for pid in self._members(roots()):
+                for pid in self._members(roots(), children):
                     self._tracked(pid)
             while not self._stop.wait(self.interval):
                 self.sample_once(writer)
@@ -124,6 +135,24 @@ def _memory(proc: psutil.Process) -> tuple[int, int | str]:
     except psutil.AccessDenied:
         return proc.memory_info().rss, ""
     return full.rss, full.uss
+
+
+def child_map() -> dict[int, list[int]]:
+    """parent pid -> its children's pids, from one pass over the process table (what
+    psutil's Process.children reads, per call: once per component and sample before)."""
+    parents: dict[int, int]
+    ppid_map = getattr(psutil, "_ppid_map", None)  # one read of /proc/*/stat on Linux
+    if ppid_map is not None:
+        try:
+            parents = dict(ppid_map())
+        except (psutil.Error, OSError):
+            ppid_map = None
+    if ppid_map is None:
+        parents = {p.pid: p.info["ppid"] for p in psutil.process_iter(["ppid"])}
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    return children
 
 
 def fixed(*pids: int | None) -> Callable[[], list[int]]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from loadlab.config import Validity as Thresholds
 from loadlab.results import ComponentUsage, Validity
@@ -23,7 +24,10 @@ def judge(
     thresholds: Thresholds,
     backlog: int = 0,
     faults: Sequence[str] = (),
+    swarm: Mapping[str, Any] | None = None,
 ) -> Validity:
+    """`swarm` is measurement.json's record of how the Locust workers were sized
+    (loadlab.swarm.SwarmSizing): a saturated worker says whether auto sizing had run out."""
     # a fault (app died, worker lost, database restarted) is the root cause: it comes first
     reasons: list[str] = list(faults)
     warnings: list[str] = []
@@ -52,6 +56,7 @@ def judge(
                 f"load generator saturated: a {component} process averaged "
                 f"{usage.busiest_process_cpu_mean_percent:.0f}% of a core "
                 f"(limit {thresholds.loadgen_cpu_percent:.0f}%)"
+                + (_at_most(swarm) if component == "locust-worker" else "")
             )
     machine = resources.get("machine")
     if (
@@ -69,3 +74,16 @@ def judge(
             "the last seconds of the others are missing"
         )
     return Validity(valid=not reasons, reasons=reasons, warnings=warnings)
+
+
+def _at_most(swarm: Mapping[str, Any] | None) -> str:
+    """Why a saturated worker was not given company: auto sizing had used every core."""
+    if not swarm or swarm.get("sizing") != "auto":
+        return ""
+    workers, most = int(swarm.get("workers") or 0), int(swarm.get("most") or 0)
+    if workers < most:
+        return ""
+    return f", {SATURATED_AT_MOST}: {workers}, one per core"
+
+
+SATURATED_AT_MOST = "even with the most Locust workers auto sizing runs"

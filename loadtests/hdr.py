@@ -2,7 +2,8 @@
 
 Plugs into Locust through its events only, so any locustfile that imports this module gets
 the same recording:
-- every worker records each request into its own histogram (microseconds). In the open
+- every worker records each request into its own histogram (microseconds; counted per
+  bucket by loadtests/tally.py, a few integer operations a request). In the open
   model the latency runs from the request's *intended* send time (the `intended` entry of
   the request context), so a stalled server cannot hide its queue;
 - the deltas travel to the master in `report_to_master` (every few seconds), and a final
@@ -28,21 +29,17 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.histogram import HIGHEST_US, LOWEST_US, new_histogram
+from loadtests.histogram import new_histogram
 from loadtests.pacing import backlog
+from loadtests.tally import Recorder, window_seconds
 
 FINAL_MESSAGE = "loadlab_final"
 REPORT_KEY = "loadlab"
 
 
-def window_seconds() -> float:
-    raw = os.environ.get("LOADLAB_WINDOW_S", "")
-    return float(raw) if raw.strip() else 0.0
-
-
 @dataclass
 class Window:
-    """One window's share of a report: its histogram and counts."""
+    """One window's share of the merged reports: its histogram and counts (the master's)."""
 
     histogram: HdrHistogram = field(default_factory=new_histogram)
     requests: int = 0
@@ -57,66 +54,6 @@ class Window:
     def encode(self) -> dict[str, Any]:
         hdr = self.histogram.encode().decode("ascii") if self.histogram.get_total_count() else ""
         return {"hdr": hdr, "requests": self.requests, "errors": self.errors}
-
-
-@dataclass
-class Recorder:
-    """What one process has recorded since its last report."""
-
-    histogram: HdrHistogram = field(default_factory=new_histogram)
-    requests: int = 0
-    errors: int = 0
-    by_name: dict[str, list[int]] = field(default_factory=dict)
-    failures: dict[str, int] = field(default_factory=dict)
-    measure_from: float = float("inf")  # time.monotonic(); +inf until the test starts
-    window_s: float = field(default_factory=window_seconds)
-    windows: dict[int, Window] = field(default_factory=dict)
-
-    def record(self, name: str, latency_s: float, completed: float, failed: str | None) -> None:
-        # a request belongs to the window it completes in, as Locust's own stats reset does;
-        # one sent late during warm-up still shows its whole wait when it lands in the window
-        if completed < self.measure_from:
-            return
-        window = (
-            self.windows.setdefault(int((completed - self.measure_from) // self.window_s), Window())
-            if self.window_s > 0
-            else None
-        )
-        counts = self.by_name.setdefault(name, [0, 0])
-        counts[0] += 1
-        self.requests += 1
-        if window is not None:
-            window.requests += 1
-        if failed is not None:
-            counts[1] += 1
-            self.errors += 1
-            if window is not None:
-                window.errors += 1
-            key = failed[:200]
-            self.failures[key] = self.failures.get(key, 0) + 1
-            return
-        micros = min(max(int(latency_s * 1_000_000), LOWEST_US), HIGHEST_US)
-        self.histogram.record_value(micros)
-        if window is not None:
-            window.histogram.record_value(micros)
-
-    def drain(self, final: bool = False) -> dict[str, Any]:
-        payload = {
-            "hdr": self.histogram.encode().decode("ascii")
-            if self.histogram.get_total_count()
-            else "",
-            "requests": self.requests,
-            "errors": self.errors,
-            "by_name": self.by_name,
-            "failures": self.failures,
-            "final": final,
-            "backlog": int(_timing.get("backlog", 0)) if final else 0,
-            "windows": {str(index): w.encode() for index, w in self.windows.items()},
-        }
-        self.histogram = new_histogram()
-        self.requests = self.errors = 0
-        self.by_name, self.failures, self.windows = {}, {}, {}
-        return payload
 
 
 @dataclass
@@ -154,6 +91,7 @@ class Merged:
 
 _recorder = Recorder()
 _merged = Merged()
+_monotonic = time.monotonic
 _timing: dict[str, float] = {}
 
 
@@ -178,8 +116,8 @@ def _on_request(
     context: dict[str, Any] | None = None,
     **_kw: Any,
 ) -> None:
-    now = time.monotonic()
-    intended = (context or {}).get("intended")
+    now = _monotonic()
+    intended = context.get("intended") if context else None
     latency = now - float(intended) if intended is not None else response_time / 1000.0
     _recorder.record(name, latency, now, None if exception is None else repr(exception))
 
@@ -218,7 +156,8 @@ def _on_test_stopping(environment: Environment, **_kw: Any) -> None:
 def _on_test_stop(environment: Environment, **_kw: Any) -> None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        runner.send_message(FINAL_MESSAGE, _recorder.drain(final=True))
+        final = _recorder.drain(final=True, backlog=int(_timing.get("backlog", 0)))
+        runner.send_message(FINAL_MESSAGE, final)
     elif isinstance(runner, MasterRunner):
         _timing.setdefault("stop_wall", time.time())
         write_measurement(environment)
@@ -251,6 +190,10 @@ def summary(environment: Environment) -> dict[str, Any]:
         "workers_reported": len(_merged.workers_seen),
         "workers_final": len(_merged.finals),
         "workers_expected": expected,
+        # how the orchestrator sized the swarm (loadlab.swarm.SwarmSizing), when it says
+        "swarm": json.loads(os.environ["LOADLAB_SWARM"])
+        if os.environ.get("LOADLAB_SWARM")
+        else None,
         "backlog": _merged.backlog,
         "latency_unit": "us",
         "hdr": hist.encode().decode("ascii") if hist.get_total_count() else "",

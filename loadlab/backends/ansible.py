@@ -87,6 +87,14 @@ def run_ansible(
             "the ansible backend runs the matrix only, not the capacity search",
             hint="run without --capacity, or search capacity with the local or compose backend",
         )
+    if config.profile != "stock":
+        # the units are rendered once per run, not per workload as the tuned profile needs
+        raise LabError(
+            f"the ansible backend runs the stock profile (with the run's own knobs), "
+            f"not {config.profile!r}",
+            hint="set the knobs in the run's config (knobs: {VARIANT: {KNOB: VALUE}}), or run "
+            "the tuned profile with the local or compose backend",
+        )
     root = (results_root or default_root()).resolve()
     run_id = new_run_id()
     # e.g. "--limit ... -e loadlab_source_dir=... --ask-vault-pass"
@@ -258,6 +266,17 @@ def collect_cell(args: argparse.Namespace) -> None:
         os.replace(path, cell_dir / path.name)
 
 
+def unit_knobs(variant: str, knobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The knob overrides the app role rendered `variant`'s unit with (its app_knobs): the
+    "*" entry for the knobs the variant has, then the variant's own entry."""
+    from loadlab.registry import get_variant
+
+    own = get_variant(variant).knobs
+    chosen = {k: v for k, v in (knobs.get("*") or {}).items() if k in own}
+    chosen.update(knobs.get(variant) or {})
+    return chosen
+
+
 def finish(args: argparse.Namespace) -> None:
     """Complete manifest.json from the facts bench.yml gathered, then summarise the run."""
     from loadlab import integrity
@@ -278,9 +297,15 @@ def finish(args: argparse.Namespace) -> None:
     manifest.data = facts.get("data", {})
     app = facts["app"]
     for variant in manifest.config.get("variants", []):
-        manifest.variants[variant] = get_variant(variant).record(
-            host=app["bind_host"], port=int(app["port"]), workers=int(app["workers"]),
-            pool_size=int(app["pool_size"]),
+        spec = get_variant(variant)
+        overrides = unit_knobs(variant, app.get("knobs") or {})
+        # as the app role renders the unit: "cpus" is app_workers, app_pool_size every
+        # variant's pool, the run's knobs over both
+        given = {"pool_size": int(app["pool_size"])} if "pool_size" in spec.knobs else {}
+        manifest.variants[variant] = spec.record(
+            host=app["bind_host"], port=int(app["port"]),
+            knobs=spec.settings({**given, **overrides}, cpus=int(app["workers"])),
+            profile="custom" if overrides else "stock",
         )  # fmt: skip
     roles: dict[str, list[str]] = {}
     for group, members in facts["groups"].items():

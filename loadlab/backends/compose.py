@@ -36,7 +36,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from urllib.parse import quote
 from loadlab.errors import LabError
 from loadlab.paths import REPO_ROOT
 from loadlab.ports import free_port
-from loadlab.registry import get_variant, variant_names
+from loadlab.registry import Knobs, get_variant, variant_names
 from loadlab.results import CellSpec, VariantRecord, write_json_atomic
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -662,6 +662,7 @@ class ComposeStack:
             "exit_code": int(state.get("ExitCode") or 0),
             "health": (state.get("Health") or {}).get("Status", ""),
             "cmd": (raw.get("Config") or {}).get("Cmd") or [],
+            "env": (raw.get("Config") or {}).get("Env") or [],
             "image": raw.get("Image", ""),
         }
 
@@ -798,18 +799,55 @@ class ComposeStack:
             "reused": bool(before) and before.get("seeded_at") == marker.get("seeded_at"),
         }
 
-    def activate(self, variant: str, timeout: float = 120.0) -> ComposeVariant:
-        """Stop whichever variant runs, start `variant` in a fresh container, wait until it
-        answers /healthz, and check it runs the registry's command line."""
+    def file_knobs(self, variant: str) -> Knobs:
+        """The knobs docker-compose.yml runs `variant` with: LOADLAB_APP_WORKERS workers,
+        LOADLAB_POOL_SIZE connections, every other knob stock."""
+        spec = get_variant(variant)
+        sizes = {"workers": self.settings.app_workers, "pool_size": self.settings.pool_size}
+        return spec.settings(
+            {k: v for k, v in sizes.items() if k in spec.knobs}, cpus=self.settings.app_workers
+        )
+
+    def activate(
+        self,
+        variant: str,
+        knobs: Mapping[str, Any] | None = None,
+        profile: str = "stock",
+        timeout: float = 120.0,
+    ) -> ComposeVariant:
+        """Stop whichever variant runs, start `variant` in a fresh container with `knobs`
+        (partial: the rest stock, "cpus" read as the app's workers), wait until it answers
+        /healthz, and check it runs the command line and environment the registry renders.
+
+        With the knobs the compose file renders (`file_knobs`) the service starts as the file
+        declares it, so a file that drifted from the registry is caught here; with any other
+        knobs an override file sets the service's command and knob variables."""
         from loadlab.appserver import healthy
 
         spec = get_variant(variant)
+        full = spec.settings(dict(knobs or {}), cpus=self.settings.app_workers)
+        expected = spec.render(host=SERVICE_HOST, port=SERVICE_PORT, knobs=full)
+        # DATABASE_URL (with the password) stays the compose file's; never written to a file
+        expected_env = {
+            key: value
+            for key, value in spec.environment(database_url="", knobs=full).items()
+            if key != "DATABASE_URL"
+        }
         for other in variant_names():
             if other != variant and self.containers(other, running_only=True):
                 self.deactivate(other)
+        files: list[Path] = []
+        if full != self.file_knobs(variant):
+            override = self.log_dir / f"compose.{variant}.yml"
+            write_json_atomic(  # JSON is YAML: compose reads it as an override file
+                override,
+                {"services": {variant: {"command": expected, "environment": expected_env}}},
+            )
+            files.append(override)
         self.compose(
-            "up", "-d", "--no-build", "--no-deps", "--force-recreate", variant, timeout=300
-        )
+            "up", "-d", "--no-build", "--no-deps", "--force-recreate", variant,
+            files=files, timeout=300,
+        )  # fmt: skip
         url = f"http://127.0.0.1:{self.settings.ports[variant]}"
         deadline = time.monotonic() + timeout
         while not healthy(url):
@@ -827,19 +865,26 @@ class ComposeStack:
                 )
             time.sleep(0.25)
         info = self.one(variant)
-        expected = spec.render(
-            host=SERVICE_HOST, port=SERVICE_PORT, workers=self.settings.app_workers,
-            pool_size=self.settings.pool_size,
-        )  # fmt: skip
+        how = f"with the override {files[0]}" if files else "as docker-compose.yml declares it"
         if info["cmd"] != expected:
             raise LabError(
-                f"docker-compose.yml runs {variant} as `{shlex.join(info['cmd'])}`, "
+                f"compose runs {variant} ({how}) as `{shlex.join(info['cmd'])}`, "
                 f"but the registry says `{shlex.join(expected)}`",
                 hint="make the compose service's command the one in loadlab/data/variants.toml",
             )
+        running_env = dict(item.partition("=")[::2] for item in info["env"])
+        wrong = sorted(k for k, v in expected_env.items() if running_env.get(k) != v)
+        if wrong:
+            raise LabError(
+                f"compose runs {variant} ({how}) with "
+                + ", ".join(f"{k}={running_env.get(k)!r}" for k in wrong)
+                + ", but its knobs render "
+                + ", ".join(f"{k}={expected_env[k]!r}" for k in wrong),
+                hint="make the compose service's environment the one in loadlab/data/variants.toml",
+            )
         record = spec.record(
-            host=SERVICE_HOST, port=SERVICE_PORT, workers=self.settings.app_workers,
-            pool_size=self.settings.pool_size, cpuset=self.settings.cpusets["app"],
+            host=SERVICE_HOST, port=SERVICE_PORT, knobs=full, profile=profile,
+            cpuset=self.settings.cpusets["app"],
         )  # fmt: skip
         self.active = ComposeVariant(
             name=variant,
@@ -858,8 +903,10 @@ class ComposeStack:
             self.active = None
 
     @contextlib.contextmanager
-    def serving(self, variant: str) -> Iterator[ComposeVariant]:
-        served = self.activate(variant)
+    def serving(
+        self, variant: str, knobs: Mapping[str, Any] | None = None, profile: str = "stock"
+    ) -> Iterator[ComposeVariant]:
+        served = self.activate(variant, knobs, profile)
         try:
             yield served
         finally:
@@ -1034,6 +1081,13 @@ class ComposeLab:
         self.stack = stack
         self.data = data
         settings = stack.settings
+        from loadlab.config import CpuSets
+        from loadlab.swarm import fixed_workers
+
+        # compose runs no attempts: "auto" is one worker per CPU of the load generator's set
+        self.locust_workers = fixed_workers(
+            config.locust_workers, CpuSets.parse(settings.cpusets["load"])
+        )
         self.postgres = {
             **postgres_facts(settings.dsn),
             "host": f"compose service postgres ({stack.image('postgres')}), cpuset {settings.cpusets['db']}",
@@ -1052,7 +1106,7 @@ class ComposeLab:
                 ]
             },
             "network": "the project's compose bridge network; load goes container to container",
-            "locust_workers": config.locust_workers,
+            "locust_workers": self.locust_workers,
             "app_workers": settings.app_workers,
             "pool_size": settings.pool_size,
             "cpusets": dict(settings.cpusets),
@@ -1086,8 +1140,11 @@ class ComposeLab:
     def admin_dsn(self) -> str:
         return self.stack.settings.dsn  # the compose database's user is its superuser
 
-    def serve(self, variant: str) -> contextlib.AbstractContextManager[ComposeVariant]:
-        return self.stack.serving(variant)
+    def serve(
+        self, variant: str, knobs: dict[str, Any] | None = None, profile: str = "stock"
+    ) -> contextlib.AbstractContextManager[ComposeVariant]:
+        """Start `variant` with these knobs (partial: the rest stock; see registry.py)."""
+        return self.stack.serving(variant, knobs, profile)
 
     def run_cell(
         self, spec: CellSpec, served: ComposeVariant, cell_dir: Path, progress: Any = None
@@ -1115,7 +1172,7 @@ class ComposeLab:
             self.stack.run_swarm(
                 target_url=served.internal_url,
                 users=spec.load.users,
-                workers=self.config.locust_workers,
+                workers=self.locust_workers,
                 total_s=total_s,
                 env=env,
                 cell_dir=cell_dir,
@@ -1136,7 +1193,7 @@ def settings_for(config: Any, run_id: str) -> StackSettings:
         scale=config.scale,
         data_seed=config.data_seed,
         app_workers=config.app_workers or cpu_count(cpusets["app"]),
-        pool_size=config.pool_size,
+        pool_size=config.pool_size or StackSettings.pool_size,  # None: the stock 10
         cpusets=cpusets,
     )
 

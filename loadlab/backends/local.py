@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from loadlab.postgres import PostgresCluster
 from loadlab.progress import Progress
 from loadlab.registry import get_variant
 from loadlab.results import CellSpec, write_json_atomic
-from loadlab.swarm import Swarm, swarm_environment
+from loadlab.swarm import Swarm, SwarmSizing, swarm_environment
 from loadlab.telemetry import Sampler, fixed
 
 
@@ -59,10 +60,15 @@ class LocalLab:
         }
         if link is not None:
             self.postgres["network"] = link.record()
+        self.sizing = SwarmSizing.from_config(
+            config.locust_workers, config.validity.loadgen_cpu_percent, self.load_cpus
+        )
         self.topology = {
             "backend": "local",
             "hosts": {"localhost": ["postgres", "app", "locust-master", "locust-worker"]},
             "locust_workers": config.locust_workers,
+            "locust_workers_most": self.sizing.most if self.sizing.auto else config.locust_workers,
+            "locust_workers_by_cell": {},  # cell id -> the workers it ran with (auto: measured)
             "app_workers": self.app_workers,
         }
         self.caveats = []
@@ -99,7 +105,8 @@ class LocalLab:
             get_variant(variant),
             self.dsn,
             self.log_dir,
-            knobs={"workers": self.app_workers, **(knobs or {})},
+            workers=self.app_workers,
+            knobs=knobs,
             profile=profile,
             cpuset=self.app_cpus,
         ) as server:
@@ -108,6 +115,39 @@ class LocalLab:
     def run_cell(
         self, spec: CellSpec, served: AppServer, cell_dir: Path, progress: Progress
     ) -> None:
+        """Drive one cell. With locust_workers = "auto" (loadlab.swarm.SwarmSizing) a cell in
+        which a Locust worker saturated runs again with one more worker, while a core is left
+        for it; an earlier attempt's files move to `attempts/<n>-workers/` in the cell."""
+        group = sizing_group(spec)
+        workers = self.sizing.first(group)
+        earlier: list[dict[str, Any]] = []
+        while True:
+            swarm = self.sizing.record(workers, earlier)
+            faulted = self._attempt(spec, served, cell_dir, progress, workers, swarm)
+            self.topology["locust_workers_by_cell"][spec.cell_id] = workers
+            measured = _attempt_figures(cell_dir)
+            busiest = None if faulted else measured.get("busiest_worker_cpu_percent")
+            more = self.sizing.after(group, workers, busiest)
+            if more is None:
+                return
+            earlier.append({"workers": workers, **measured})
+            _set_aside(cell_dir, cell_dir / "attempts" / f"{workers}-workers")
+            progress.phase(
+                f"{spec.cell_id}: a Locust worker averaged {busiest:.0f}% of a core; "
+                f"running the cell again with {more} workers"
+            )
+            workers = more
+
+    def _attempt(
+        self,
+        spec: CellSpec,
+        served: AppServer,
+        cell_dir: Path,
+        progress: Progress,
+        workers: int,
+        swarm_record: dict[str, Any],
+    ) -> bool:
+        """One run of the cell with `workers` Locust workers; True when a fault cut it."""
         env = swarm_environment(
             workload=spec.workload,
             load=spec.load,
@@ -116,13 +156,12 @@ class LocalLab:
             duration_s=spec.duration_s,
             measurement_out=cell_dir / "measurement.json",
             window_s=self.config.soak.window_s if self.config.soak.enabled else 0.0,
+            swarm=swarm_record,
         )
         if self.link is not None and spec.db_rtt_ms is not None:
             self.link.set_rtt(spec.db_rtt_ms)
         before = pgstats.snapshot(self.admin_dsn)
-        swarm = Swarm(
-            served.url, cell_dir, self.config.locust_workers, spec.load, env, cpuset=self.load_cpus
-        )
+        swarm = Swarm(served.url, cell_dir, workers, spec.load, env, cpuset=self.load_cpus)
         components = {
             "app": fixed(served.pid),
             "postgres": fixed(self.cluster.postmaster_pid()),
@@ -139,7 +178,9 @@ class LocalLab:
             watch.poll()
             return watch.stop_cell
 
-        with Sampler(cell_dir / "resources.csv", components), swarm:
+        # USS costs a smaps read a process and sample; only soak analysis uses it
+        sampler = Sampler(cell_dir / "resources.csv", components, uss=self.config.soak.enabled)
+        with sampler, swarm:
             try:
                 swarm.wait(lambda e: progress.cell_tick(e, swarm.total_s), stop_early=stop_early)
             except LabError:
@@ -150,6 +191,44 @@ class LocalLab:
             cell_dir / "pg_stat_statements.json",
             pgstats.delta(before, pgstats.snapshot(self.admin_dsn)),
         )
+        return bool(watch.faults)
+
+
+def sizing_group(spec: CellSpec) -> tuple[Any, ...]:
+    """Cells that need the same swarm: a matrix cell's repeats; a capacity search's steps."""
+    level = spec.load.label if spec.phase == "matrix" else spec.load.model
+    knobs = tuple(sorted(spec.knobs.items()))
+    return (spec.phase, spec.variant, knobs, spec.workload, level, spec.db_rtt_ms)
+
+
+def _attempt_figures(cell_dir: Path) -> dict[str, Any]:
+    """An attempt's throughput and its busiest Locust worker's mean CPU (percent of one core)
+    over the measured window, as analysis computes them; {} without a measurement."""
+    from loadlab.analysis import component_usage
+
+    path = cell_dir / "measurement.json"
+    if not path.exists():
+        return {}
+    measurement = json.loads(path.read_text())
+    usage = component_usage(
+        cell_dir / "resources.csv",
+        float(measurement.get("measure_from_wall") or 0.0),
+        float(measurement.get("stop_wall") or float("inf")),
+    ).get("locust-worker")
+    measured = float(measurement.get("measured_s") or 0.0)
+    good = int(measurement.get("requests", 0)) - int(measurement.get("errors", 0))
+    return {
+        "busiest_worker_cpu_percent": usage.busiest_process_cpu_mean_percent if usage else None,
+        "throughput_rps": round(good / measured, 1) if measured else None,
+    }
+
+
+def _set_aside(cell_dir: Path, to: Path) -> None:
+    """Move an attempt's files out of the cell (all but cell.json and earlier attempts)."""
+    to.mkdir(parents=True, exist_ok=True)
+    for path in cell_dir.iterdir():
+        if path.name not in {"cell.json", "attempts"}:
+            os.replace(path, to / path.name)
 
 
 @contextlib.contextmanager

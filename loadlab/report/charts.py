@@ -353,8 +353,9 @@ def headline_chart(items: list[tuple[Run, list[WorkloadHeadline]]]) -> Chart | N
             )
         svg = render(fig)
     caption = (
-        "Each point is the median ratio across repeats; the bar is its 95% bootstrap confidence "
-        "interval. Right of the dashed line FastAPI is ahead. Hollow points are flagged "
+        "Each point is the ratio across repeats (paired by block: the geometric mean of the "
+        "per-block ratios); the bar is its 95% interval, by the method the headline table "
+        "names. Right of the dashed line FastAPI is ahead. Hollow points are flagged "
         "(an invalid cell went into them)."
     )
     return Chart("headline", "FastAPI over Flask", caption, svg)

@@ -8,6 +8,7 @@ from pathlib import Path
 from loadlab.errors import LabError
 from loadlab.report.build import build_report
 from loadlab.report.claims import ScenarioRun, scenario_claims
+from loadlab.report.map_charts import claims_forest_chart
 from loadlab.results import read_manifest, read_summary
 
 
@@ -33,11 +34,20 @@ def build_claims_report(
     if not run_dirs:
         raise LabError("no scenario run to report on", hint="run `loadlab claims --size tiny`")
     runs = [read_scenario_run(Path(d)) for d in run_dirs]
-    return build_report(
+    found = scenario_claims(runs)
+    forest = claims_forest_chart(found.rows)
+    if forest is not None:
+        found.charts.append(forest)
+    final = build_report(
         list(run_dirs),
         out_root=out_root,
         name=name or f"claims-{runs[0].summary.run_id}",
         labels=[r.scenario for r in runs],
         kind="claims",
-        scenario_claims=scenario_claims(runs),
+        scenario_claims=found,
     )
+    # report.md links the forest plot as a file, next to the charts build_report wrote
+    for chart in found.charts:
+        (final / "charts").mkdir(exist_ok=True)
+        (final / "charts" / chart.filename).write_text(chart.svg)
+    return final

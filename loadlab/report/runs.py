@@ -109,6 +109,7 @@ def split_by_rtt(run: Run) -> list[Run]:
                 "cells": [c for c in s.cells if c.spec.db_rtt_ms == rtt],
                 "aggregates": [a for a in s.aggregates if a.db_rtt_ms == rtt],
                 "ratios": [r for r in s.ratios if r.db_rtt_ms == rtt],
+                "noise_floor": [r for r in s.noise_floor if r.db_rtt_ms == rtt],
                 "capacity": s.capacity if rtt == first else [],
                 "capacity_ratios": s.capacity_ratios if rtt == first else [],
             }

@@ -29,6 +29,7 @@ from loadlab.results import (
     Ratio,
     Summary,
 )
+from loadlab.stats import noise_factor, noise_floor_for, within_floor
 
 Basis = Literal["capacity", "throughput"]
 FLASK_DENOMINATORS = ["flask-sync", "flask-gevent"]
@@ -64,6 +65,9 @@ class HeadlineRatio:
     estimate: Estimate
     flagged: bool = False
     flag_reasons: list[str] = field(default_factory=list)
+    method: str = ""
+    blocks: int = 0
+    noise_factor: float | None = None  # the A/A noise floor that judges it (f >= 1), if any
 
     @property
     def has_ci(self) -> bool:
@@ -71,11 +75,34 @@ class HeadlineRatio:
         return e.n > 1 or e.ci_low != e.ci_high
 
     @property
+    def method_text(self) -> str:
+        return METHOD_TEXT.get(self.method, self.method)
+
+    @property
     def ci_text(self) -> str:
         e = self.estimate
         if self.has_ci:
-            return f"95% CI {e.ci_low:.2f}–{e.ci_high:.2f}"
+            how = ", ".join(
+                part
+                for part in (self.method_text, f"{self.blocks} blocks" if self.blocks else "")
+                if part
+            )
+            return f"95% CI {e.ci_low:.2f}–{e.ci_high:.2f}" + (f", {how}" if how else "")
         return "one capacity search, no CI" if self.basis == "capacity" else "one repeat, no CI"
+
+    @property
+    def within_noise(self) -> bool:
+        """Its interval reaches inside the A/A noise floor: no difference is called."""
+        return self.noise_factor is not None and within_floor(self.estimate, self.noise_factor)
+
+
+# How each interval method (Ratio.method, loadlab/stats.py) is named in a report.
+METHOD_TEXT = {
+    "paired-t-log": "paired t on per-block log ratios",
+    "block-bootstrap": "bootstrap over blocks",
+    "independent-bootstrap-medians": "bootstrap of medians, unpaired",
+    "single-measurement": "",
+}
 
 
 @dataclass
@@ -86,6 +113,18 @@ class WorkloadHeadline:
     rows: list[HeadlineRow]
     ratios: list[HeadlineRatio]
     where: str = ""
+    noise_floor: HeadlineRatio | None = None  # the A/A ratio (X#b over X) at this point
+
+    @property
+    def noise_text(self) -> str:
+        """`A/A fastapi-async#b ÷ fastapi-async 1.01× (95% CI 0.98–1.03): noise floor ±3.1%`."""
+        aa = self.noise_floor
+        if aa is None or aa.noise_factor is None:
+            return ""
+        return (
+            f"A/A {aa.numerator} ÷ {aa.denominator} {fmt_ratio(aa.estimate.median)} "
+            f"({aa.ci_text}): noise floor ±{aa.noise_factor - 1:.1%}"
+        )
 
     def row(self, variant: str) -> HeadlineRow | None:
         return next((r for r in self.rows if r.variant == variant), None)
@@ -116,7 +155,12 @@ def _cell(summary: Summary, cell_id: str) -> CellResult | None:
     return next((c for c in summary.cells if c.spec.cell_id == cell_id), None) if cell_id else None
 
 
-def _ratio_of(r: Ratio) -> HeadlineRatio:
+def _ratio_of(r: Ratio, summary: Summary | None = None) -> HeadlineRatio:
+    aa = (
+        noise_floor_for(summary.noise_floor, r.workload, r.load_label, r.db_rtt_ms)
+        if summary is not None
+        else None
+    )
     return HeadlineRatio(
         workload=r.workload,
         numerator=r.numerator,
@@ -126,6 +170,9 @@ def _ratio_of(r: Ratio) -> HeadlineRatio:
         estimate=r.estimate,
         flagged=r.flagged,
         flag_reasons=list(r.flag_reasons),
+        method=r.method,
+        blocks=r.blocks,
+        noise_factor=noise_factor(aa.estimate) if aa is not None else None,
     )
 
 
@@ -136,7 +183,7 @@ def headline_ratio(
     if any(c.workload == workload for c in summary.capacity):
         for r in summary.capacity_ratios:
             if (r.workload, r.numerator, r.denominator) == (workload, numerator, denominator):
-                return _ratio_of(r)
+                return _ratio_of(r, summary)
     load = headline_load(summary, workload)
     if load is None:
         return None
@@ -147,7 +194,7 @@ def headline_ratio(
             denominator,
             load.label,
         ):
-            return _ratio_of(r)
+            return _ratio_of(r, summary)
     return None
 
 
@@ -205,8 +252,9 @@ def workload_headline(summary: Summary, workload: str) -> WorkloadHeadline:
     load = headline_load(summary, workload)
     basis: Basis = "capacity" if capacities else "throughput"
     rows: list[HeadlineRow] = []
+    aa_arms = {r.numerator for r in summary.noise_floor}  # shown as the noise floor instead
     variants = order_variants(
-        {a.variant for a in summary.aggregates if a.workload == workload}
+        {a.variant for a in summary.aggregates if a.workload == workload} - aa_arms
         | {c.variant for c in capacities}
     )
     for variant in variants:
@@ -239,7 +287,10 @@ def workload_headline(summary: Summary, workload: str) -> WorkloadHeadline:
     else:
         label = f"{fmt_load(load)}, the highest load level" if load else "—"
         where = f"at {fmt_load(load)}" if load else ""
-    return WorkloadHeadline(workload, basis, label, rows, ratios, where)
+    point = load.label if load is not None and basis == "throughput" else "capacity"
+    aa = noise_floor_for(summary.noise_floor, workload, point)
+    floor = _ratio_of(aa, summary) if aa is not None else None
+    return WorkloadHeadline(workload, basis, label, rows, ratios, where, floor)
 
 
 def headlines(run: Run) -> list[WorkloadHeadline]:
@@ -330,7 +381,10 @@ def ci_phrase(ratio: HeadlineRatio) -> str:
     text = ratio.ci_text
     if not ratio.has_ci:
         return text
-    if e.ci_low <= 1 <= e.ci_high:
+    if ratio.within_noise and ratio.noise_factor is not None:
+        floor = ratio.noise_factor - 1
+        text += f", inside the A/A noise floor (±{floor:.1%}): no difference called"
+    elif e.ci_low <= 1 <= e.ci_high:
         text += ", not distinguishable from parity"
     return text
 
@@ -484,6 +538,9 @@ class ValidityReport:
     skipped_variants: dict[str, str]
     failed_verification: list[tuple[str, list[str]]]
     marks: list[str]
+    # a variant that passed but made more statements per request than expected (or than
+    # another variant): a caveat on its numbers, not a mark against the run
+    verification_warnings: list[tuple[str, list[str]]] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -524,4 +581,5 @@ def validity(run: Run) -> ValidityReport:
         skipped_variants=dict(s.skipped_variants),
         failed_verification=[(v.variant, v.failures) for v in s.verification if not v.passed],
         marks=marks,
+        verification_warnings=[(v.variant, v.warnings) for v in s.verification if v.warnings],
     )

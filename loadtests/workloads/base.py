@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import string
 from collections.abc import Callable
@@ -72,13 +73,18 @@ class Workload:
     requests: list[Request]
     # a trace replay sends recorded requests at their recorded times instead of picking
     replay: Replay | None = None
-    _weights: list[int] = field(init=False, repr=False, default_factory=list)
+    # cumulative weights, once: `choices(weights=...)` would add them up on every request
+    _cum_weights: list[int] = field(init=False, repr=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_weights", [r.weight for r in self.requests])
+        object.__setattr__(
+            self, "_cum_weights", list(itertools.accumulate(r.weight for r in self.requests))
+        )
 
     def pick(self, rng: random.Random) -> Request:
-        return rng.choices(self.requests, weights=self._weights, k=1)[0]
+        if len(self.requests) == 1:
+            return self.requests[0]
+        return rng.choices(self.requests, cum_weights=self._cum_weights, k=1)[0]
 
 
 def get(path: str, name: str | None = None) -> Send:

@@ -1,26 +1,25 @@
-"""The FastAPI application: the loadlab HTTP contract with ``async def`` endpoints on asyncpg.
+"""The FastAPI application: the loadlab HTTP contract with ``async def`` endpoints on asyncpg
+(fastapi-async on uvicorn, fastapi-granian on granian's ASGI interface).
 
 Written the way FastAPI users write it: a lifespan-managed pool handed to endpoints through
-a dependency, plain dicts returned and serialized by FastAPI's default JSONResponse.
+a dependency, plain dicts returned and serialized by FastAPI's default JSON response. The
+app's construction and error handling are shared with the other FastAPI apps (common.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from services.common import serializers
-from services.common.config import database_url, pool_size
-from services.common.errors import ApiError, error_body, status_message
+from services.common.config import asyncpg_reset, database_url, pool_size
+from services.common.errors import ApiError
 from services.common.techempower import (
     random_number,
     random_world_id,
@@ -35,38 +34,49 @@ from services.common.validation import (
     parse_sleep_ms,
     parse_user_id,
 )
+from services.fastapi_app.common import create_app, state_pool
 from services.sql import statements as q
 
 HEALTH_TIMEOUT_S = 5.0
 
-log = logging.getLogger(__name__)
+# A restarted or unreachable database (answered 503, as on Flask).
+DATABASE_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    ConnectionError,
+)
+
+
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset with LOADLAB_ASYNCPG_RESET=0: nothing beyond what asyncpg always does.
+
+    asyncpg's default reset runs its reset query (``SELECT pg_advisory_unlock_all(); CLOSE
+    ALL; UNLISTEN *; RESET ALL``) on every release: one more round trip per request. With a
+    custom reset the pool still calls ``Connection._reset()`` first, which drops listeners
+    added with ``add_listener`` and rolls back a transaction left open (a request cancelled
+    inside ``conn.transaction()``), so no transaction outlives its request either way.
+    Skipping the query is safe for this app because nothing it does outlives a request in
+    the session: it never LISTENs, never SETs a session variable, takes no advisory locks and
+    holds no cursor across requests (fetch/fetchrow portals close with their query; every
+    write is an ``async with conn.transaction()``). A connection goes back to the pool in the
+    state it was handed out in."""
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # Runs in each uvicorn worker process after it starts, so every worker owns its pool.
+    # Runs in each worker process after it starts, so every worker owns its pool.
     size = pool_size()
-    async with asyncpg.create_pool(database_url(), min_size=size, max_size=size) as pool:
+    reset = None if asyncpg_reset() else keep_session  # None: asyncpg's default reset
+    async with asyncpg.create_pool(
+        database_url(), min_size=size, max_size=size, reset=reset
+    ) as pool:
         app.state.pool = pool
         yield
 
 
-app = FastAPI(
-    lifespan=lifespan,
-    # Flask serves none of these; leaving them on would make the variants answer
-    # differently for the same request.
-    docs_url=None,
-    redoc_url=None,
-    openapi_url=None,
-    redirect_slashes=False,
-)
+app = create_app(lifespan, database_unavailable=DATABASE_UNAVAILABLE)
 
-
-async def get_pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.pool
-
-
-Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
+Pool = Annotated[asyncpg.Pool, Depends(state_pool)]
 
 
 @app.get("/healthz")
@@ -218,49 +228,3 @@ async def lookup(pool: Pool, name: str | None = None) -> dict[str, Any]:
     async with pool.acquire() as conn:
         row = await conn.fetchrow(q.USER_BY_NAME.asyncpg, checked)
     return serializers.lookup(row)
-
-
-@app.exception_handler(ApiError)
-async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return JSONResponse(error_body(exc.message), status_code=exc.status)
-
-
-@app.exception_handler(StarletteHTTPException)
-async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    """Unknown routes and wrong methods answer in JSON, with Flask's status codes."""
-    return JSONResponse(
-        error_body(status_message(exc.status_code)),
-        status_code=exc.status_code,
-        headers=exc.headers,
-    )
-
-
-@app.exception_handler(RequestValidationError)
-async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    # Parameters are declared as plain strings and validated by the shared parsers, so this
-    # is a backstop; it keeps FastAPI's 422 from ever reaching a client.
-    return JSONResponse(error_body("invalid request"), status_code=400)
-
-
-# A restarted or unreachable database: 503, as /healthz says (and as the Flask variants
-# answer), so a load test counts an outage rather than a crash.
-DATABASE_UNAVAILABLE = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    ConnectionError,
-)
-
-
-async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-    return JSONResponse(error_body("database unavailable"), status_code=503)
-
-
-for _error in DATABASE_UNAVAILABLE:
-    app.add_exception_handler(_error, database_unavailable)
-
-
-@app.exception_handler(Exception)
-async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(error_body("internal server error"), status_code=500)

@@ -1,8 +1,8 @@
 """The Flask application: the loadlab HTTP contract on psycopg 3.
 
-The same app serves the flask-sync (gthread) and flask-gevent variants; under gevent the
-blocking calls here (psycopg, time.sleep) are cooperative because gunicorn's gevent worker
-monkey-patches before it imports this module.
+The same app serves the flask-sync (gthread), flask-gevent and flask-granian (granian's WSGI
+threads) variants; under gevent the blocking calls here (psycopg, time.sleep) are
+cooperative because gunicorn's gevent worker monkey-patches before it imports this module.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from services.common import serializers
+from services.common.config import json_provider
 from services.common.errors import ApiError, error_body, status_message
 from services.common.techempower import (
     random_number,
@@ -33,6 +34,7 @@ from services.common.validation import (
     parse_user_id,
 )
 from services.flask_app.db import get_pool
+from services.flask_app.json_provider import OrjsonProvider
 from services.sql import statements as q
 
 HEALTH_TIMEOUT_S = 5.0
@@ -227,6 +229,10 @@ def create_app() -> Flask:
     # same request got 200 here and 405 on FastAPI (found by tests/contract/test_fuzz.py).
     # It must be set before the routes are registered.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    # LOADLAB_JSON: Flask's stock provider (sorted keys, ASCII escapes, a trailing newline),
+    # or orjson, which sends the bytes FastAPI does (services/flask_app/json_provider.py).
+    if json_provider() == "orjson":
+        app.json = OrjsonProvider(app)
     app.register_blueprint(bp)
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)

@@ -57,6 +57,8 @@ def test_the_compose_file_is_valid_against_the_specification(
 
 
 def test_every_variant_has_a_service_with_the_registry_command(compose_raw: dict[str, Any]) -> None:
+    """Each service runs the registry's command line and environment with the stock knobs,
+    LOADLAB_APP_WORKERS workers and LOADLAB_POOL_SIZE connections per worker."""
     registry = load_registry()
     services = compose_raw["services"]
     assert set(services) - INFRASTRUCTURE == set(registry), "variant services = registry variants"
@@ -71,20 +73,38 @@ def test_every_variant_has_a_service_with_the_registry_command(compose_raw: dict
                 host=SERVICE_HOST, port=SERVICE_PORT, workers=workers, pool_size=pool
             )
             assert [str(part) for part in service["command"]] == expected, name
-            assert service["environment"]["LOADLAB_POOL_SIZE"] == str(pool), name
-            assert service["environment"]["DATABASE_URL"].startswith("postgresql://"), name
+            environment = {key: str(value) for key, value in service["environment"].items()}
+            assert environment["DATABASE_URL"].startswith("postgresql://"), name
+            # LOADLAB_POOL_SIZE and what the knobs render into (LOADLAB_JSON, ...), stock
+            assert environment == variant.environment(
+                database_url=environment["DATABASE_URL"], workers=workers, pool_size=pool
+            ), name
             if not env:
                 assert pool == variant.pool_size, (
                     f"{name}: the registry's pool size is {variant.pool_size}"
                 )
 
 
+def test_the_knobs_reach_the_services_environment(compose_defaults: dict[str, Any]) -> None:
+    """The variables the services read (services/common/config.py) are set to the stock knobs."""
+    services = compose_defaults["services"]
+    for name in ("flask-sync", "flask-gevent", "flask-granian"):
+        assert services[name]["environment"]["LOADLAB_JSON"] == "stdlib", name
+    for name in ("fastapi-async", "fastapi-granian"):
+        assert str(services[name]["environment"]["LOADLAB_ASYNCPG_RESET"]) == "1", name
+    assert str(services["fastapi-sync"]["environment"]["LOADLAB_THREADS"]) == "40"
+
+
 def test_variants_share_cpus_image_and_health_rules(compose_defaults: dict[str, Any]) -> None:
     services = compose_defaults["services"]
     variants = [services[name] for name in load_registry()]
-    for key in ("cpuset", "image", "healthcheck", "depends_on", "environment"):
+    for key in ("cpuset", "image", "healthcheck", "depends_on"):
         values = [json.dumps(v.get(key), sort_keys=True) for v in variants]
         assert len(set(values)) == 1, f"every variant has the same {key}"
+    shared = [
+        {k: v["environment"][k] for k in ("DATABASE_URL", "LOADLAB_POOL_SIZE")} for v in variants
+    ]
+    assert len({json.dumps(e, sort_keys=True) for e in shared}) == 1, "the same database and pool"
     first = variants[0]
     assert first["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert first["depends_on"]["seed"]["condition"] == "service_completed_successfully"

@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 
+from loadlab.registry import variant_names
 from tests.contract.conftest import Facts
 
 pytestmark = pytest.mark.slow
@@ -189,7 +190,12 @@ def _assert_same(responses: dict[str, httpx.Response], case: Case) -> None:
         assert other == first, f"{case.id}: {name} differs from {first_name}:\n{other}\n{first}"
 
 
+VARIANTS = variant_names()
+per_variant = pytest.mark.parametrize("variant", VARIANTS)
+
+
 def test_every_variant_started(servers: dict[str, str]) -> None:
+    assert list(servers) == VARIANTS
     assert {"flask-sync", "flask-gevent", "fastapi-async"} <= set(servers)
 
 
@@ -248,24 +254,49 @@ def test_documents_match_the_database(
     assert plaintext.headers["content-type"].startswith("text/plain")
 
 
-def test_fortunes_page(clients: dict[str, httpx.Client]) -> None:
-    for name, client in clients.items():
-        response = client.get("/fortunes")
-        assert response.headers["content-type"] == "text/html; charset=utf-8", name
-        html = response.text
-        assert html.startswith("<!DOCTYPE html>"), name
-        assert html.count("<tr>") == 14, name  # header + 12 seeded + 1 added at request time
-        assert "<td>0</td><td>Additional fortune added at request time.</td>" in html, name
-        assert "&lt;script&gt;alert(" in html and "<script>" not in html, name
-        assert "\u30d5\u30ec\u30fc\u30e0\u30ef\u30fc\u30af" in html, name
-        # sorted by message: the escaped <script> fortune sorts first, the Japanese one last
-        assert html.index("<td>11</td>") < html.index("<td>4</td>") < html.index("<td>12</td>")
+@per_variant
+def test_fortunes_page(variant: str, clients: dict[str, httpx.Client]) -> None:
+    response = clients[variant].get("/fortunes")
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    html = response.text
+    assert html.startswith("<!DOCTYPE html>")
+    assert html.count("<tr>") == 14  # header + 12 seeded + 1 added at request time
+    assert "<td>0</td><td>Additional fortune added at request time.</td>" in html
+    assert "&lt;script&gt;alert(" in html and "<script>" not in html
+    assert "\u30d5\u30ec\u30fc\u30e0\u30ef\u30fc\u30af" in html
+    # sorted by message: the escaped <script> fortune sorts first, the Japanese one last
+    assert html.index("<td>11</td>") < html.index("<td>4</td>") < html.index("<td>12</td>")
+
+
+@per_variant
+def test_every_response_carries_its_length(
+    variant: str, clients: dict[str, httpx.Client], facts: Facts
+) -> None:
+    """Every server frames its responses with a Content-Length that is the body's length,
+    not chunked (granian's WSGI and ASGI bridges included), so a client reuses the
+    connection the same way on every variant."""
+    client = clients[variant]
+    for method, path, body in [
+        ("GET", "/json", None),
+        ("GET", "/plaintext", None),
+        ("GET", "/fortunes", None),
+        ("GET", "/users/1", None),
+        ("GET", f"/users/{facts.user_with_orders}/orders?limit=50", None),
+        ("GET", "/queries?queries=20", None),
+        ("GET", "/nope", None),
+        ("POST", "/json", b"{}"),
+        ("POST", "/orders", b"not json"),
+    ]:
+        response = client.request(method, path, content=body)
+        assert "transfer-encoding" not in response.headers, path
+        assert response.headers["content-length"] == str(len(response.content)), path
 
 
 def _world(db: psycopg.Connection) -> dict[int, int]:
     return dict(db.execute("SELECT id, randomnumber FROM world").fetchall())
 
 
+@per_variant
 @pytest.mark.parametrize(
     ("raw", "count"),
     [
@@ -284,46 +315,54 @@ def _world(db: psycopg.Connection) -> dict[int, int]:
     ],
 )
 def test_queries_clamp_and_return_real_rows(
-    raw: str | None, count: int, clients: dict[str, httpx.Client], db: psycopg.Connection
+    variant: str,
+    raw: str | None,
+    count: int,
+    clients: dict[str, httpx.Client],
+    db: psycopg.Connection,
 ) -> None:
     world = _world(db)
     params = {} if raw is None else {"queries": raw}
-    for name, client in clients.items():
-        response = client.get("/queries", params=params)
-        assert response.status_code == 200, name
-        rows = response.json()
-        assert isinstance(rows, list) and len(rows) == count, name
-        for row in rows:
-            assert set(row) == {"id", "randomNumber"}, name
-            assert world[row["id"]] == row["randomNumber"], name
+    client = clients[variant]
+    response = client.get("/queries", params=params)
+    assert response.status_code == 200
+    rows = response.json()
+    assert isinstance(rows, list) and len(rows) == count
+    for row in rows:
+        assert set(row) == {"id", "randomNumber"}
+        assert world[row["id"]] == row["randomNumber"]
 
 
-def test_db_returns_a_real_row(clients: dict[str, httpx.Client], db: psycopg.Connection) -> None:
+@per_variant
+def test_db_returns_a_real_row(
+    variant: str, clients: dict[str, httpx.Client], db: psycopg.Connection
+) -> None:
     world = _world(db)
-    for name, client in clients.items():
-        for _ in range(20):
-            response = client.get("/db")
-            assert response.status_code == 200, name
-            row = response.json()
-            assert set(row) == {"id", "randomNumber"}, name
-            assert 1 <= row["id"] <= 10_000 and world[row["id"]] == row["randomNumber"], name
+    client = clients[variant]
+    for _ in range(20):
+        response = client.get("/db")
+        assert response.status_code == 200
+        row = response.json()
+        assert set(row) == {"id", "randomNumber"}
+        assert 1 <= row["id"] <= 10_000 and world[row["id"]] == row["randomNumber"]
 
 
+@per_variant
 @pytest.mark.parametrize(("raw", "count"), [("abc", 1), ("0", 1), ("20", 20), ("501", 500)])
 def test_updates_clamp_and_persist(
-    raw: str, count: int, clients: dict[str, httpx.Client], db: psycopg.Connection
+    variant: str, raw: str, count: int, clients: dict[str, httpx.Client], db: psycopg.Connection
 ) -> None:
-    for name, client in clients.items():
-        response = client.get("/updates", params={"queries": raw})
-        assert response.status_code == 200, name
-        rows = response.json()
-        assert len(rows) == count, name
-        assert len({row["id"] for row in rows}) == count, f"{name}: an id was updated twice"
-        world = _world(db)
-        for row in rows:
-            assert set(row) == {"id", "randomNumber"}, name
-            assert 1 <= row["randomNumber"] <= 10_000, name
-            assert world[row["id"]] == row["randomNumber"], f"{name}: update did not persist"
+    client = clients[variant]
+    response = client.get("/updates", params={"queries": raw})
+    assert response.status_code == 200
+    rows = response.json()
+    assert len(rows) == count
+    assert len({row["id"] for row in rows}) == count, "an id was updated twice"
+    world = _world(db)
+    for row in rows:
+        assert set(row) == {"id", "randomNumber"}
+        assert 1 <= row["randomNumber"] <= 10_000
+        assert world[row["id"]] == row["randomNumber"], "update did not persist"
 
 
 def _stock(db: psycopg.Connection, *products: int) -> dict[int, int]:
@@ -367,27 +406,29 @@ def test_place_order_is_one_transaction(
     assert len({json.dumps(b, sort_keys=True) for b in bodies.values()}) == 1, bodies
 
 
+@per_variant
 def test_refused_order_changes_nothing(
-    clients: dict[str, httpx.Client], facts: Facts, db: psycopg.Connection
+    variant: str, clients: dict[str, httpx.Client], facts: Facts, db: psycopg.Connection
 ) -> None:
     (orders_before,) = db.execute("SELECT count(*) FROM orders").fetchone()
     stock_before = _stock(db, 1, 2)
-    for name, client in clients.items():
-        # product 1 and 2 are reserved before the sold-out one is reached: all must roll back
-        response = client.post(
-            "/orders", content=_order(facts.order_user, (1, 1), (2, 1), (SOLD_OUT_PRODUCT, 1))
-        )
-        assert response.status_code == 409, name
-        response = client.post(
-            "/orders", content=_order(facts.order_user, (1, 1), (UNKNOWN_PRODUCT, 1))
-        )
-        assert response.status_code == 404, name
+    client = clients[variant]
+    # product 1 and 2 are reserved before the sold-out one is reached: all must roll back
+    response = client.post(
+        "/orders", content=_order(facts.order_user, (1, 1), (2, 1), (SOLD_OUT_PRODUCT, 1))
+    )
+    assert response.status_code == 409
+    response = client.post(
+        "/orders", content=_order(facts.order_user, (1, 1), (UNKNOWN_PRODUCT, 1))
+    )
+    assert response.status_code == 404
     assert db.execute("SELECT count(*) FROM orders").fetchone() == (orders_before,)
     assert _stock(db, 1, 2) == stock_before
 
 
+@per_variant
 def test_concurrent_writes_neither_deadlock_nor_fail(
-    clients: dict[str, httpx.Client], facts: Facts
+    variant: str, clients: dict[str, httpx.Client], facts: Facts
 ) -> None:
     """Overlapping /updates and orders over the same products in opposite orders: with rows
     locked in a consistent order, none of them may fail."""
@@ -402,46 +443,46 @@ def test_concurrent_writes_neither_deadlock_nor_fail(
             return client.get("/updates?queries=50").status_code
         return client.post("/orders", content=orders[i // 2]).status_code
 
-    for name, client in clients.items():
-        with ThreadPoolExecutor(8) as pool:
-            statuses = list(pool.map(lambda i, c=client: work(c, i), range(48)))
-        assert set(statuses) <= {200, 201}, f"{name}: {statuses}"
+    client = clients[variant]
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda i, c=client: work(c, i), range(48)))
+    assert set(statuses) <= {200, 201}, statuses
 
 
-def test_io_waits_concurrently(clients: dict[str, httpx.Client]) -> None:
+@per_variant
+def test_io_waits_concurrently(variant: str, clients: dict[str, httpx.Client]) -> None:
     """40 waits of 0.5 s take 20 s one after another and 10 s if each of the two workers
     served one at a time (a non-cooperative sleep under gevent); concurrent, about 1 s."""
-    for name, client in clients.items():
-        started = time.monotonic()
-        with ThreadPoolExecutor(40) as pool:
-            statuses = list(
-                pool.map(lambda _, c=client: c.get("/io?ms=500").status_code, range(40))
-            )
-        elapsed = time.monotonic() - started
-        assert statuses == [200] * 40, name
-        assert elapsed < 5.0, f"{name}: 40 concurrent /io?ms=500 took {elapsed:.1f}s"
+    client = clients[variant]
+    started = time.monotonic()
+    with ThreadPoolExecutor(40) as pool:
+        statuses = list(pool.map(lambda _, c=client: c.get("/io?ms=500").status_code, range(40)))
+    elapsed = time.monotonic() - started
+    assert statuses == [200] * 40
+    assert elapsed < 5.0, f"40 concurrent /io?ms=500 took {elapsed:.1f}s"
 
 
+@per_variant
 def test_pgsleep_waits_in_the_database(
-    clients: dict[str, httpx.Client], db: psycopg.Connection
+    variant: str, clients: dict[str, httpx.Client], db: psycopg.Connection
 ) -> None:
     """/pgsleep holds a pooled connection inside Postgres (pg_sleep), not in the app."""
-    for name, client in clients.items():
-        with ThreadPoolExecutor(1) as pool:
-            started = time.monotonic()
-            pending = pool.submit(client.get, "/pgsleep?ms=600")
-            deadline = time.monotonic() + 5
-            sleeping = 0
-            while not sleeping and time.monotonic() < deadline:
-                (sleeping,) = db.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(%'"
-                    " AND state = 'active'"
-                ).fetchone()
-                time.sleep(0.02)
-            response = pending.result()
-        assert sleeping == 1, f"{name}: no backend was running pg_sleep"
-        assert response.status_code == 200 and response.json() == {"slept_ms": 600}, name
-        assert time.monotonic() - started >= 0.6, name
+    client = clients[variant]
+    with ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        pending = pool.submit(client.get, "/pgsleep?ms=600")
+        deadline = time.monotonic() + 5
+        sleeping = 0
+        while not sleeping and time.monotonic() < deadline:
+            (sleeping,) = db.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(%'"
+                " AND state = 'active'"
+            ).fetchone()
+            time.sleep(0.02)
+        response = pending.result()
+    assert sleeping == 1, "no backend was running pg_sleep"
+    assert response.status_code == 200 and response.json() == {"slept_ms": 600}
+    assert time.monotonic() - started >= 0.6
 
 
 def _waiting_on_locks(db: psycopg.Connection) -> int:
@@ -452,30 +493,31 @@ def _waiting_on_locks(db: psycopg.Connection) -> int:
     return int(count)
 
 
+@per_variant
 def test_a_request_waiting_on_the_database_does_not_block_the_worker(
-    clients: dict[str, httpx.Client], dsn: str, db: psycopg.Connection
+    variant: str, clients: dict[str, httpx.Client], dsn: str, db: psycopg.Connection
 ) -> None:
     """With /updates stuck on a table lock, /db must still answer. This is what makes
     flask-gevent a gevent variant at all: a psycopg wait that blocked the hub would stall
     every request of that worker. Six stuck requests leave gthread workers threads to spare."""
-    for name, client in clients.items():
-        with psycopg.connect(dsn) as locker:
-            # SHARE blocks UPDATE but not SELECT
-            locker.execute("LOCK TABLE world IN SHARE MODE")
-            with ThreadPoolExecutor(6) as pool:
-                stuck = [pool.submit(client.get, "/updates?queries=1") for _ in range(6)]
-                try:
-                    deadline = time.monotonic() + 10
-                    while _waiting_on_locks(db) < len(stuck) and time.monotonic() < deadline:
-                        time.sleep(0.05)
-                    waiting = _waiting_on_locks(db)
-                    assert waiting == len(stuck), (
-                        f"{name}: only {waiting} of {len(stuck)} concurrent /updates reached the "
-                        "database; a worker blocked on one is not serving the others"
-                    )
-                    for _ in range(6):
-                        response = client.get("/db", timeout=3.0)
-                        assert response.status_code == 200, name
-                finally:
-                    locker.rollback()  # release the stuck requests whatever happened
-                assert [f.result().status_code for f in stuck] == [200] * len(stuck), name
+    client = clients[variant]
+    with psycopg.connect(dsn) as locker:
+        # SHARE blocks UPDATE but not SELECT
+        locker.execute("LOCK TABLE world IN SHARE MODE")
+        with ThreadPoolExecutor(6) as pool:
+            stuck = [pool.submit(client.get, "/updates?queries=1") for _ in range(6)]
+            try:
+                deadline = time.monotonic() + 10
+                while _waiting_on_locks(db) < len(stuck) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                waiting = _waiting_on_locks(db)
+                assert waiting == len(stuck), (
+                    f"only {waiting} of {len(stuck)} concurrent /updates reached the "
+                    "database; a worker blocked on one is not serving the others"
+                )
+                for _ in range(6):
+                    response = client.get("/db", timeout=3.0)
+                    assert response.status_code == 200
+            finally:
+                locker.rollback()  # release the stuck requests whatever happened
+            assert [f.result().status_code for f in stuck] == [200] * len(stuck)

@@ -2,8 +2,8 @@
 services/openapi.yaml: valid and invalid inputs alike must never get a 5xx, never hang, and
 always get a documented status code with a body that fits the contract (the `{"error": ...}`
 body on every 4xx); input outside the contract must be refused with a 4xx, input inside it
-must not be. Each generated request goes to all three variants, which must also agree
-on its status code.
+must not be. Each generated request goes to every variant of the registry, which must also
+agree on its status code.
 
 The servers run against their own database in the contract tests' cluster, so the writes the
 fuzzer makes (POST /orders, /updates) cannot disturb the other contract tests' data.

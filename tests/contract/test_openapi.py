@@ -1,16 +1,20 @@
 """services/openapi.yaml, the contract both frameworks are fuzzed against, describes exactly
-the routes each app serves: FastAPI's generated schema and Flask's URL map agree with it on
-paths, methods and the success status. (FastAPI's schema says little about parameters: every
-variant takes them as raw strings and validates them with the shared parsers.)"""
+the routes the app of every registered variant serves: FastAPI's generated schema and
+Flask's URL map agree with it on paths, methods and the success status. (FastAPI's schema
+says little about parameters: every variant takes them as raw strings and validates them
+with the shared parsers.)"""
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from loadlab.registry import get_variant, variant_names
 
 CONTRACT = Path(__file__).resolve().parents[2] / "services" / "openapi.yaml"
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -41,20 +45,29 @@ def test_the_contract_loads_as_an_openapi_schema(contract: dict[str, Any]) -> No
     assert labels == {f"{method} {path}" for method, path in _operations(contract)}
 
 
-def test_fastapi_serves_exactly_the_contract(contract: dict[str, Any]) -> None:
-    from services.fastapi_app.app import app
+def _served_app(variant: str) -> Any:
+    """The application object a variant's command line serves (its last argument)."""
+    module, _, attribute = get_variant(variant).command[-1].partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
-    generated = _operations(app.openapi())
-    assert generated == _operations(contract)
 
-
-def test_flask_serves_exactly_the_contract(contract: dict[str, Any]) -> None:
-    from services.flask_app.app import create_app
-
+def _flask_operations(app: Any) -> set[tuple[str, str]]:
     served: set[tuple[str, str]] = set()
-    for rule in create_app().url_map.iter_rules():
+    for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         served |= {(method, path) for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
-    assert served == set(_operations(contract))
+    return served
+
+
+@pytest.mark.parametrize("variant", variant_names())
+def test_every_variant_serves_exactly_the_contract(variant: str, contract: dict[str, Any]) -> None:
+    app = _served_app(variant)
+    framework = get_variant(variant).framework
+    if framework == "fastapi":
+        assert _operations(app.openapi()) == _operations(contract)
+    elif framework == "flask":
+        assert _flask_operations(app) == set(_operations(contract))
+    else:
+        pytest.fail(f"{variant}: no check for framework {framework!r}")
