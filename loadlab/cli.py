@@ -231,8 +231,12 @@ def run(
 
             require_privileges()
         if cfg.profile == "both":
+            # one run per profile; a time budget is the whole command's, so each gets half
             profiles = ["stock", "tuned"]
-            run_dirs = [_execute(cfg.model_copy(update={"profile": p}), results) for p in profiles]
+            share = {"budget_s": cfg.budget_s / 2} if cfg.budget_s else {}
+            run_dirs = [
+                _execute(cfg.model_copy(update={"profile": p, **share}), results) for p in profiles
+            ]
         else:
             profiles, run_dirs = [cfg.profile], [_execute(cfg, results)]
     except LabError as error:
