@@ -15,7 +15,8 @@ def test_presets_exist_and_validate() -> None:
 def test_quick_is_small_and_standard_repeats() -> None:
     assert load_config("quick").repeats == 1
     standard = load_config("standard")
-    assert standard.repeats >= 3 and standard.capacity.enabled
+    assert standard.repeats >= 3 and standard.profile == "both" and standard.precision
+    assert load_config("full").capacity.enabled  # the capacity search moved to `full`
 
 
 def test_overrides_win_over_the_preset() -> None:
