@@ -18,7 +18,8 @@ def test_open_model_far_above_capacity_is_not_held_and_shows_the_queue(lab: Lab)
     # one gthread worker with one thread serves /io?ms=50 at 20 req/s at most
     done = lab.run(
         "run", "--variants", "flask-sync", "--workloads", "io", "--rates", "200",
-        "--app-workers", "1", "--pool-size", "1", "--duration", "5", "--warmup", "1",
+        "--app-workers", "1", "--pool-size", "1", "--knob", "flask-sync.threads=1",
+        "--duration", "5", "--warmup", "1",
         "--scale", "0.002", "--no-verify", "--no-report",
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
