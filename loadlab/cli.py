@@ -288,7 +288,10 @@ def _finish(run_dirs: list[Path], report: bool, labels: list[str] | None = None)
             from loadlab.report import build_report
         except ImportError:
             return
-        console.print(f"report: {build_report(run_dirs, labels=labels)}")
+        # a run's own report stays beside its results; publishing into reports/ is explicit
+        # (`loadlab report RUN --name NAME`), so a run leaves the checkout as it found it
+        out = run_dirs[0].parent / "reports"
+        console.print(f"report: {build_report(run_dirs, out_root=out, labels=labels)}")
 
 
 @app.command()
@@ -307,13 +310,22 @@ def tune(
         int | None, typer.Option(help="budget: workers × pool size at most")
     ] = None,
     scale: Annotated[float | None, typer.Option(help="data scale: 1.0 = 1,000,000 users")] = None,
+    confirm_pairs: Annotated[
+        int,
+        typer.Option(min=0, help="fresh start/winner cell pairs (ABBA) a winner must win; 0 skips"),
+    ] = 2,
+    confirm_only: Annotated[
+        bool,
+        typer.Option("--confirm-only", help="search nothing: confirm the tuned profile's winners"),
+    ] = False,
     write: Annotated[
         bool, typer.Option("--write/--no-write", help="merge the winners into the tuned profile")
     ] = True,
     results: Annotated[Path | None, typer.Option(help="results root (default ./results)")] = None,
 ) -> None:
-    """Find each variant's best knobs per workload under one budget (coordinate descent), and
-    write them to the tuned profile that `loadlab run --profile tuned` uses."""
+    """Find each variant's best knobs per workload under one budget (coordinate descent),
+    confirm each winner against stock on fresh paired cells, and write them to the tuned
+    profile that `loadlab run --profile tuned` uses."""
     from loadlab.config import load_config
     from loadlab.console import RichProgress, console, print_tuning
     from loadlab.paths import results_root, usable_results_root
@@ -334,7 +346,9 @@ def tune(
         cfg = load_config("quick", None, overrides)
         root = usable_results_root(results or results_root())
         with interrupts_as_keyboard_interrupt(), RichProgress() as progress:
-            run_dir, report = search(cfg, users, min_gain, root, progress)
+            run_dir, report = search(
+                cfg, users, min_gain, root, progress, confirm_pairs, confirm_only
+            )
     except LabError as error:
         _fail(error)
         return

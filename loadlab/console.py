@@ -178,10 +178,18 @@ def print_summary(summary: Summary) -> None:
 def print_tuning(report: Any) -> None:
     """Per variant and workload: the winner, its throughput and p99 against stock."""
     table = Table(title=f"loadlab tune ({report.users} users, min gain {report.min_gain:.0%})")
-    for column in ("workload", "variant", "winner", "req/s", "stock req/s", "p99 ms", "cells", "s"):
+    columns = ("workload", "variant", "winner", "req/s", "stock req/s", "p99 ms", "confirmed")
+    for column in (*columns, "cells", "s"):
         table.add_column(column)
     for r in report.results:
         moved = {k: v for k, v in r.winner.items() if k != "keepalive_s"}
+        check = r.confirmation
+        confirmed = (
+            "—"
+            if check is None
+            else f"{'yes' if check.confirmed else 'no'} ×{check.ratio:.2f} "
+            f"[{check.ci_low:.2f}–{check.ci_high:.2f}]"
+        )
         table.add_row(
             r.workload,
             r.variant,
@@ -189,6 +197,7 @@ def print_tuning(report: Any) -> None:
             f"{r.winner_throughput_rps:,.0f}",
             f"{r.stock_throughput_rps:,.0f}",
             f"{r.winner_p99_ms:.1f}",
+            confirmed,
             str(r.cells),
             f"{r.seconds:.0f}",
         )

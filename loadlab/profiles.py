@@ -42,6 +42,8 @@ class TunedEntry(BaseModel):
     cells: int | None = None
     seconds: float | None = None
     tune_run: str | None = None
+    confirmed_ratio: float | None = None
+    confirmed: bool | None = None
 
 
 class TunedProfile(BaseModel):

@@ -7,11 +7,18 @@ stock-nearer value). Every configuration tried is a real cell of one run, in
 `results/<run-id>/`, and `tune.json` records each one's throughput and p99 and the winner.
 Candidates over the budget (workers × pool size above the connection ceiling) are never run.
 Keep-alive is not searched: every variant gets the budget's one value (a fairness rule).
+
+The descent picks the best of several noisy cells, so its winner's figure is biased upward
+(the winner's curse). A winner that differs from the start is therefore confirmed on fresh
+cells: `confirm_pairs` pairs of start and winner, in ABBA order so a slow drift cancels, and
+the winner is kept only if every pair favours it and their geometric mean gains more than
+`min_gain`. Otherwise the start is kept, and `tune.json` says why.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 import tomllib
 from collections.abc import Callable
@@ -33,6 +40,7 @@ from loadlab.profiles import (
 from loadlab.registry import KnobValue, get_variant
 from loadlab.results import CellResult, CellSpec, LoadLevel, write_json_atomic, write_text_atomic
 from loadlab.runner import Run, open_lab
+from loadlab.stats import paired_t_ratio
 
 # Knobs that cannot matter to a workload that never touches the database.
 DB_ONLY_KNOBS = {"pool_size", "asyncpg_reset"}
@@ -59,11 +67,25 @@ class Trial(BaseModel):
     skipped: str = Field(default="", description="why it was not run (over budget)")
 
 
+class Confirmation(BaseModel):
+    """The descent's winner against the start on fresh, paired cells."""
+
+    candidate: dict[str, KnobValue]
+    pairs: list[tuple[Trial, Trial]] = Field(description="(start, candidate) per pair")
+    ratios: list[float] = Field(description="candidate over start, per pair")
+    ratio: float = Field(description="geometric mean of the per-pair ratios")
+    ci_low: float
+    ci_high: float
+    confirmed: bool
+    reason: str
+
+
 class TuneResult(BaseModel):
     variant: str
     workload: str
     users: int
     trials: list[Trial]
+    confirmation: Confirmation | None = None
     winner: dict[str, KnobValue]
     winner_throughput_rps: float
     winner_p99_ms: float
@@ -90,8 +112,11 @@ def relevant_knobs(variant: str, workload: str) -> list[str]:
 
 
 class Tuner:
-    def __init__(self, run: Run, lab: Any, users: int, min_gain: float) -> None:
+    def __init__(
+        self, run: Run, lab: Any, users: int, min_gain: float, confirm_pairs: int = 2
+    ) -> None:
         self.run, self.lab, self.users, self.min_gain = run, lab, users, min_gain
+        self.confirm_pairs = confirm_pairs
         self.order = 0
         self.cpus = int(lab.topology.get("app_workers") or 1)
 
@@ -115,43 +140,155 @@ class Tuner:
         with self.lab.serve(variant, knobs, "custom") as served:
             return self.run.run_cell(self.lab, spec, served, self.order, 0)
 
+    def start(self, variant: str) -> dict[str, KnobValue]:
+        """Stock, with the budget's one keep-alive."""
+        start: dict[str, KnobValue] = dict(get_variant(variant).stock(self.cpus))
+        if "keepalive_s" in start:
+            start["keepalive_s"] = self.run.config.budget.keepalive_s
+        return start
+
+    def trial(
+        self, variant: str, workload: str, knobs: dict[str, KnobValue], changed: str
+    ) -> Trial:
+        problem = over_budget(variant, knobs, self.cpus, self.run.config.budget.db_connections)
+        if problem:
+            return Trial(knobs=knobs, changed=changed, skipped=problem)
+        self.run.progress.phase(f"tuning {variant} {workload}: {changed or 'start'}")
+        result = self.measure(variant, workload, knobs)
+        return Trial(
+            knobs=knobs,
+            changed=changed,
+            cell_id=result.spec.cell_id,
+            throughput_rps=result.throughput_rps,
+            p99_ms=result.latency.p99,
+            valid=result.validity.valid,
+        )
+
     def tune(self, variant: str, workload: str) -> TuneResult:
         started = time.monotonic()
-        budget = self.run.config.budget
         spec = get_variant(variant)
-        start: dict[str, KnobValue] = dict(spec.stock(self.cpus))
-        if "keepalive_s" in start:
-            start["keepalive_s"] = budget.keepalive_s
+        start = self.start(variant)
 
         def measure(knobs: dict[str, KnobValue], changed: str) -> Trial:
-            problem = over_budget(variant, knobs, self.cpus, budget.db_connections)
-            if problem:
-                return Trial(knobs=knobs, changed=changed, skipped=problem)
-            self.run.progress.phase(f"tuning {variant} {workload}: {changed or 'start'}")
-            result = self.measure(variant, workload, knobs)
-            return Trial(
-                knobs=knobs,
-                changed=changed,
-                cell_id=result.spec.cell_id,
-                throughput_rps=result.throughput_rps,
-                p99_ms=result.latency.p99,
-                valid=result.validity.valid,
-            )
+            return self.trial(variant, workload, knobs, changed)
 
         axes = {k: spec.candidates(k, self.cpus) for k in relevant_knobs(variant, workload)}
         best, trials = descend(start, axes, measure, self.min_gain)
+        return self.settle(variant, workload, start, best, trials, started)
+
+    def confirm_only(
+        self, variant: str, workload: str, candidate: dict[str, KnobValue]
+    ) -> TuneResult:
+        """Confirm a winner found earlier (the tuned profile's) without searching again."""
+        started = time.monotonic()
+        start = self.start(variant)
+        full = {**start, **candidate}
+        best = Trial(knobs=full, changed="tuned profile")
+        return self.settle(variant, workload, start, best, [], started)
+
+    def settle(
+        self,
+        variant: str,
+        workload: str,
+        start: dict[str, KnobValue],
+        best: Trial,
+        trials: list[Trial],
+        started: float,
+    ) -> TuneResult:
+        confirmation = None
+        winner = best
+        stock = trials[0] if trials else None
+        if best.knobs != start and self.confirm_pairs > 0:
+            confirmation = self.confirm(variant, workload, start, best.knobs)
+            starts = [a for a, _ in confirmation.pairs]
+            candidates = [b for _, b in confirmation.pairs]
+            if confirmation.confirmed:
+                winner = mean_trial(best.knobs, "confirmed", candidates)
+            else:
+                winner = mean_trial(start, "", starts)
+            stock = mean_trial(start, "", starts)
+        elif not trials:
+            stock = winner = self.trial(variant, workload, start, "")
+        measured = [t for t in trials if t.cell_id]
+        if confirmation:
+            measured += [t for pair in confirmation.pairs for t in pair if t.cell_id]
         return TuneResult(
             variant=variant,
             workload=workload,
             users=self.users,
             trials=trials,
-            winner=best.knobs,
-            winner_throughput_rps=best.throughput_rps or 0.0,
-            winner_p99_ms=best.p99_ms or 0.0,
-            stock_throughput_rps=trials[0].throughput_rps or 0.0,
-            cells=sum(1 for t in trials if t.cell_id),
+            confirmation=confirmation,
+            winner=winner.knobs,
+            winner_throughput_rps=winner.throughput_rps or 0.0,
+            winner_p99_ms=winner.p99_ms or 0.0,
+            stock_throughput_rps=(stock.throughput_rps if stock else None) or 0.0,
+            cells=len(measured) + (0 if trials or confirmation else 1),
             seconds=round(time.monotonic() - started, 1),
         )
+
+    def confirm(
+        self,
+        variant: str,
+        workload: str,
+        start: dict[str, KnobValue],
+        candidate: dict[str, KnobValue],
+    ) -> Confirmation:
+        pairs: list[tuple[Trial, Trial]] = []
+        for i in range(self.confirm_pairs):
+            order = ("start", "candidate") if i % 2 == 0 else ("candidate", "start")
+            got: dict[str, Trial] = {}
+            for which in order:
+                knobs = start if which == "start" else candidate
+                got[which] = self.trial(variant, workload, knobs, f"confirm {which} {i + 1}")
+            pairs.append((got["start"], got["candidate"]))
+        return judge(candidate, pairs, self.min_gain)
+
+
+def mean_trial(knobs: dict[str, KnobValue], changed: str, trials: list[Trial]) -> Trial:
+    """One trial standing for several cells of the same knobs: mean throughput and p99."""
+    ran = [t for t in trials if t.throughput_rps is not None]
+    if not ran:
+        return Trial(knobs=knobs, changed=changed)
+    return Trial(
+        knobs=knobs,
+        changed=changed,
+        throughput_rps=round(sum(t.throughput_rps or 0.0 for t in ran) / len(ran), 2),
+        p99_ms=round(sum(t.p99_ms or 0.0 for t in ran) / len(ran), 3),
+        valid=all(t.valid for t in ran),
+    )
+
+
+def judge(
+    candidate: dict[str, KnobValue], pairs: list[tuple[Trial, Trial]], min_gain: float
+) -> Confirmation:
+    """Keep the candidate only if every pair favours it and the mean gain beats `min_gain`."""
+    logs: list[float] = []
+    problem = ""
+    for a, b in pairs:
+        if not (a.valid and b.valid and a.throughput_rps and b.throughput_rps):
+            problem = "a confirmation cell was invalid or not run"
+            continue
+        logs.append(math.log(b.throughput_rps / a.throughput_rps))
+    estimate = paired_t_ratio(logs)
+    ratios = [round(math.exp(x), 4) for x in logs]
+    if problem:
+        confirmed, reason = False, problem
+    elif any(r <= 1.0 for r in ratios):
+        confirmed, reason = False, "not every pair favoured the candidate"
+    elif estimate.median <= 1 + min_gain:
+        confirmed, reason = False, f"mean gain {estimate.median - 1:.1%} is within {min_gain:.0%}"
+    else:
+        confirmed, reason = True, f"every pair favoured it, mean gain {estimate.median - 1:.1%}"
+    return Confirmation(
+        candidate=candidate,
+        pairs=pairs,
+        ratios=ratios,
+        ratio=round(estimate.median, 4),
+        ci_low=round(estimate.ci_low, 4),
+        ci_high=round(estimate.ci_high, 4),
+        confirmed=confirmed,
+        reason=reason,
+    )
 
 
 def descend(
@@ -186,19 +323,30 @@ def descend(
 
 
 def tune(
-    config: RunConfig, users: int, min_gain: float, root: Path, progress: Any
+    config: RunConfig,
+    users: int,
+    min_gain: float,
+    root: Path,
+    progress: Any,
+    confirm_pairs: int = 2,
+    confirm_only: bool = False,
 ) -> tuple[Path, TuneReport]:
-    """Tune every variant of `config` for every workload of it, in one run."""
+    """Tune every variant of `config` for every workload of it, in one run. With
+    `confirm_only`, search nothing: confirm the tuned profile's winners against stock."""
     run = Run(config.model_copy(update={"verify": False}), root, progress)
     results: list[TuneResult] = []
     interrupted = False
     try:
         with open_lab(run.config, run.dir, progress) as lab:
             run.attach(lab)
-            tuner = Tuner(run, lab, users, min_gain)
+            tuner = Tuner(run, lab, users, min_gain, confirm_pairs)
+            profile = load_tuned() if confirm_only else None
             for workload in config.workloads:
                 for variant in config.variants:
-                    results.append(tuner.tune(variant, workload))
+                    if profile is None:
+                        results.append(tuner.tune(variant, workload))
+                    elif (entry := profile.entry(variant, workload)) is not None:
+                        results.append(tuner.confirm_only(variant, workload, entry.knobs))
                     write_report(run, users, min_gain, results)
     except KeyboardInterrupt:
         interrupted = True
@@ -228,7 +376,8 @@ def write_profile(report: TuneReport, path: Path | None = None) -> Path:
     profile = load_tuned(path) if path.exists() else TunedProfile()
     machine = environment.machine()
     for result in report.results:
-        profile.variants.setdefault(result.variant, {})[result.workload] = TunedEntry(
+        entries = profile.variants.setdefault(result.variant, {})
+        entry = TunedEntry(
             knobs=result.winner,
             throughput_rps=result.winner_throughput_rps,
             p99_ms=result.winner_p99_ms,
@@ -236,7 +385,16 @@ def write_profile(report: TuneReport, path: Path | None = None) -> Path:
             cells=result.cells,
             seconds=result.seconds,
             tune_run=report.run_id,
+            confirmed_ratio=result.confirmation.ratio if result.confirmation else None,
+            confirmed=result.confirmation.confirmed if result.confirmation else None,
         )
+        earlier = entries.get(result.workload)
+        if not result.trials and earlier is not None:
+            # confirmed only: the search's own cost and run stay on record, the cells add up
+            entry.cells = (earlier.cells or 0) + result.cells
+            entry.seconds = round((earlier.seconds or 0.0) + result.seconds, 1)
+            entry.tune_run = f"{earlier.tune_run}+{report.run_id}"
+        entries[result.workload] = entry
     profile.found = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     profile.machine = {
         k: machine[k] for k in ("cpu_model", "cpu_count", "kernel", "memory_bytes") if k in machine

@@ -82,7 +82,7 @@ class ComposeRun:
             subprocess.run(["docker", "volume", "rm", "-f", vid], capture_output=True, timeout=60)
 
     def run_dirs(self) -> list[Path]:
-        return sorted(p for p in self.results.glob("*") if p.is_dir())
+        return sorted(p for p in self.results.glob("*") if (p / "manifest.json").is_file())
 
 
 @pytest.fixture

@@ -83,7 +83,7 @@ class Lab:
         return found
 
     def run_dirs(self) -> list[Path]:
-        return sorted(p for p in self.results.glob("*") if p.is_dir())
+        return sorted(p for p in self.results.glob("*") if (p / "manifest.json").is_file())
 
 
 @pytest.fixture

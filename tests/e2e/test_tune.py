@@ -20,14 +20,21 @@ def test_tune_then_run_with_the_tuned_profile(lab: Lab, tmp_path: Path) -> None:
     tiny = ["--scale", "0.002", "--duration", "1.5", "--warmup", "0.5"]
     done = lab.run(
         "tune", "--variants", "fastapi-async", "--workloads", "db", "--users", "8",
-        "--db-connections", "20", *tiny, LOADLAB_TUNED_PROFILE=str(profile),
+        "--db-connections", "20", "--confirm-pairs", "1", *tiny,
+        LOADLAB_TUNED_PROFILE=str(profile),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     [run_dir] = lab.run_dirs()
     report = json.loads((run_dir / "tune.json").read_text())
     [result] = report["results"]
     run = [t for t in result["trials"] if t["cell_id"]]
-    assert result["cells"] == len(run) >= 3  # stock, then workers, pool size, reset
+    check = result["confirmation"]
+    confirming = [t for pair in check["pairs"] for t in pair] if check else []
+    assert result["cells"] == len(run) + len(confirming) and len(run) >= 3
+    if check:  # a winner other than stock met it again, start and winner on fresh cells
+        assert len(check["pairs"]) == 1 and check["pairs"][0][1]["knobs"] == check["candidate"]
+        assert all(t["cell_id"] and t["throughput_rps"] > 0 for t in confirming)
+        assert (result["winner"] == check["candidate"]) == check["confirmed"]
     assert all(t["throughput_rps"] > 0 and t["p99_ms"] > 0 for t in run)
     assert result["winner"] in [t["knobs"] for t in run]
     over = [t for t in result["trials"] if t["skipped"]]
