@@ -18,12 +18,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/loadlab run --preset $(PRESET) $(ARGS)
 
-## test: system prerequisites (when root), lint, the dependency audit, then every test
+## test: system prerequisites (when root), lint, the dependency audit, then every test (the
+##       host tests beside the rest: infra/test_shards.py; PYTEST_ARGS=… runs one plain pytest)
 test: $(STAMP) prereqs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python infra/audit.py
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python infra/test_shards.py $(PYTEST_ARGS)
 
 ## lock: requirements.lock, every dependency (runtime and dev) pinned with hashes
 lock: $(STAMP)
