@@ -13,6 +13,7 @@ process groups) before this exits. With arguments, they go to one plain pytest r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -61,10 +62,8 @@ class Shard:
 
     def stop(self, signum: int) -> None:
         if self.process and self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signum)
-            except ProcessLookupError:
-                pass
 
 
 def shards() -> list[Shard]:
