@@ -383,8 +383,12 @@ def report(
     run_dirs: Annotated[list[Path], typer.Argument(help="one or more results folders")],
     name: Annotated[str | None, typer.Option(help="report folder name under reports/")] = None,
     out: Annotated[Path, typer.Option(help="reports root")] = Path("reports"),
+    label: Annotated[
+        list[str] | None,
+        typer.Option(help="a name per run, in order (e.g. --label stock --label tuned)"),
+    ] = None,
 ) -> None:
-    """Build reports/<name>/index.html and report.md from one or more runs."""
+    """Build reports/<name>/index.html and report.md from one or more runs: publishing."""
     from loadlab.console import console
     from loadlab.report import build_report
 
@@ -396,7 +400,15 @@ def report(
                     hint=f"run `loadlab summarize {run_dir}` first",
                 )
             )
-    console.print(f"report: {build_report(list(run_dirs), out_root=out, name=name)}")
+    if label and len(label) != len(run_dirs):
+        _fail(
+            LabError(
+                f"{len(label)} labels for {len(run_dirs)} runs",
+                hint="give one --label per run, in the runs' order, or none",
+            )
+        )
+    built = build_report(list(run_dirs), out_root=out, name=name, labels=label or None)
+    console.print(f"report: {built}")
 
 
 @app.command()

@@ -129,6 +129,10 @@ ARGUMENTS = {
         ["127.0.0.1:1"],
     ),
     "malformed dsn": (["db", "seed", "--scale", "0.001", "--dsn", "nonsense=1 x"], ["--dsn"]),
+    "a label too many": (
+        ["report", "results/20240101-000000-abcd", "--label", "stock", "--label", "tuned"],
+        ["2 labels for 1 runs", "--label"],
+    ),
 }
 
 
