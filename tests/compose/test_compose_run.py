@@ -82,7 +82,8 @@ class ComposeRun:
             subprocess.run(["docker", "volume", "rm", "-f", vid], capture_output=True, timeout=60)
 
     def run_dirs(self) -> list[Path]:
-        return sorted(p for p in self.results.glob("*") if (p / "manifest.json").is_file())
+        # a run's own report goes to results/reports/, beside the run folders
+        return sorted(p for p in self.results.glob("*") if p.is_dir() and p.name != "reports")
 
 
 @pytest.fixture
