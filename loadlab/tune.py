@@ -195,23 +195,20 @@ class Tuner:
         trials: list[Trial],
         started: float,
     ) -> TuneResult:
+        measured = [t for t in trials if t.cell_id]
         confirmation = None
         winner = best
         stock = trials[0] if trials else None
         if best.knobs != start and self.confirm_pairs > 0:
             confirmation = self.confirm(variant, workload, start, best.knobs)
-            starts = [a for a, _ in confirmation.pairs]
-            candidates = [b for _, b in confirmation.pairs]
+            measured += [t for pair in confirmation.pairs for t in pair if t.cell_id]
+            stock = mean_trial(start, "", [a for a, _ in confirmation.pairs])
+            winner = stock
             if confirmation.confirmed:
-                winner = mean_trial(best.knobs, "confirmed", candidates)
-            else:
-                winner = mean_trial(start, "", starts)
-            stock = mean_trial(start, "", starts)
+                winner = mean_trial(best.knobs, "confirmed", [b for _, b in confirmation.pairs])
         elif not trials:
             stock = winner = self.trial(variant, workload, start, "")
-        measured = [t for t in trials if t.cell_id]
-        if confirmation:
-            measured += [t for pair in confirmation.pairs for t in pair if t.cell_id]
+            measured.append(winner)
         return TuneResult(
             variant=variant,
             workload=workload,
@@ -222,7 +219,7 @@ class Tuner:
             winner_throughput_rps=winner.throughput_rps or 0.0,
             winner_p99_ms=winner.p99_ms or 0.0,
             stock_throughput_rps=(stock.throughput_rps if stock else None) or 0.0,
-            cells=len(measured) + (0 if trials or confirmation else 1),
+            cells=len(measured),
             seconds=round(time.monotonic() - started, 1),
         )
 
