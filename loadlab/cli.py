@@ -112,7 +112,7 @@ def run(
         str | None, typer.Option(help="run a scenario (`loadlab scenarios` lists them)")
     ] = None,
     size: Annotated[
-        str, typer.Option(help="with --scenario: tiny, small or full (as written)")
+        str, typer.Option(help="with --scenario: tiny, small, medium or full (as written)")
     ] = "full",
     backend: Annotated[str | None, typer.Option(help="local (default), compose or ansible")] = None,
     inventory: Annotated[
@@ -627,7 +627,7 @@ def scenarios() -> None:
 @app.command()
 def claims(
     size: Annotated[
-        str, typer.Option(help="tiny (CI, seconds), small (a laptop) or full")
+        str, typer.Option(help="tiny (CI, seconds), small (a laptop), medium (scale 1.0) or full")
     ] = "small",
     scenarios: Annotated[
         str | None, typer.Option(help="comma-separated scenario names (default: all)")
@@ -663,7 +663,8 @@ def regime_map(
         str, typer.Option(help="wait (time waited x concurrency) or rtt (database RTT x queries)")
     ] = "wait",
     size: Annotated[
-        str, typer.Option(help="tiny (CI, two minutes), small (a laptop) or full (as written)")
+        str,
+        typer.Option(help="tiny (CI, two minutes), small (a laptop), medium (scale 1.0) or full"),
     ] = "small",
     backend: Annotated[str, typer.Option(help="local (default), compose or ansible")] = "local",
     inventory: Annotated[

@@ -2,7 +2,7 @@
 
 A scenario file (`loadlab/scenarios/NAME.toml`) says which published claims it tests
 (ids in `loadlab/data/claims.toml`) and embeds a run configuration under `[run]`. A size
-(`tiny`, `small`, `full`) shrinks it to fit the machine; command-line flags override both:
+(`tiny`, `small`, `medium`, `full`) shrinks it to fit the machine; command-line flags override both:
 scenario < size < flags, validated together as a `RunConfig`.
 """
 
@@ -20,7 +20,7 @@ from loadlab.errors import LabError
 from loadlab.results import LoadLevel
 
 SCENARIOS_DIR = Path(__file__).parent / "scenarios"
-SizeName = Literal["tiny", "small", "full"]
+SizeName = Literal["tiny", "small", "medium", "full"]
 
 
 class _Strict(BaseModel):
@@ -132,6 +132,18 @@ SIZES: dict[str, Size] = {
         duration_s=5,
         warmup_s=2,
         repeats=2,
+        levels=2,
+        claimed_only=True,
+        capacity=False,
+    ),
+    "medium": Size(
+        description="the published scale: the claims' workloads at the lowest and highest "
+        "load on the full data set (1,000,000 users), three repeats of 5 s cells; about "
+        "40 minutes for all claims on a 2-core machine",
+        scale=1.0,
+        duration_s=5,
+        warmup_s=2,
+        repeats=3,
         levels=2,
         claimed_only=True,
         capacity=False,
