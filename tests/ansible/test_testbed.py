@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from loadlab.regime_map import RegimeMap
 from loadlab.registry import load_registry
 from loadlab.results import read_manifest, read_summary
 from tests.ansible.conftest import REPO, TESTBED_SH, Bed, PlaybookRun, ansible_env, run_playbook
@@ -132,3 +133,26 @@ def test_converge_bench_and_converge_again(testbed: Bed, tmp_path: Path) -> None
     report("site.yml --check", checked)
     assert checked.returncode == 0, f"site.yml --check failed:\n{checked.tail(80)}"
     assert all(c["changed"] == 0 for c in checked.recap.values()), checked.recap_lines
+
+    # The regime map is an ordinary run: the tiny wait map goes through bench.yml as well.
+    # Last, because it renders the units with its own sizes, which a converge would put back.
+    maps = tmp_path / "maps"
+    mapped = loadlab(
+        "map", "--preset", "wait", "--size", "tiny", "--backend", "ansible",
+        "-i", str(testbed.inventory), "--results", str(maps),
+        env={**env, "LOADLAB_ANSIBLE_ARGS": f"-e {source}"},
+    )  # fmt: skip
+    say(f"\nloadlab map --backend ansible: exit {mapped.returncode}\n{mapped.stdout[-2000:]}")
+    assert mapped.returncode == 0, f"map failed:\n{mapped.stdout[-6000:]}\n{mapped.stderr[-3000:]}"
+    [map_dir] = [p for p in maps.iterdir() if p.name.startswith("map-wait-")]
+    regime = RegimeMap.model_validate_json((map_dir / "map.json").read_text())
+    assert regime.backend == "ansible"
+    assert [(p.family, p.x, p.y) for p in regime.points] == [
+        ("pg-sleep", 0.0, 16.0),
+        ("pg-sleep", 50.0, 16.0),
+    ]
+    for point in regime.points:
+        assert set(point.ratios) == {"flask-gevent", "flask-sync"}
+        assert all(r.median > 0 for r in point.ratios.values())
+    assert set(regime.topology["hosts"]) == {"tb1", "tb2", "tb3"}
+    assert (map_dir / "report" / "index.html").exists()
