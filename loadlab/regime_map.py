@@ -419,6 +419,11 @@ class RegimeMap(_Model):
     cpu_model: str = ""
     caveats: list[str] = Field(default_factory=list)
     command: str = ""
+    panel_profiles: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict,
+        description="panel -> variant -> the profiles its cells ran (a tuned map falls back "
+        "to stock where the profile has no entry)",
+    )
 
     def point(self, family: str, x: float, y: float) -> MapPoint | None:
         return next(
@@ -616,8 +621,10 @@ def assemble(
     family_names = [f.name for f in plan.families]
     points: list[MapPoint] = []
     runs: list[MapRun] = []
+    summaries: list[Summary] = []
     for run_dir in run_dirs:
         manifest, summary = read_manifest(run_dir), read_summary(run_dir)
+        summaries.append(summary)
         runs.append(map_run(run_dir, manifest, summary, map_dir))
         for point in extract_points(
             plan.preset, family_names, plan.x.values, plan.y.values, summary
@@ -628,6 +635,8 @@ def assemble(
                 found.ratios.update(point.ratios)
     first = runs[0] if runs else None
     caveats = list(dict.fromkeys(c for r in runs for c in r.caveats))
+    profiles = panel_profiles(family_names, summaries)
+    caveats += profile_caveats(profiles, first.profile if first else "stock")
     missing = [
         f"{f}-{x:g} at {y:g}"
         for f in family_names
@@ -657,7 +666,44 @@ def assemble(
         cpu_model=first.cpu_model if first else "",
         caveats=caveats,
         command=command,
+        panel_profiles=profiles,
     )
+
+
+def panel_profiles(
+    families: Sequence[str], summaries: Sequence[Summary]
+) -> dict[str, dict[str, list[str]]]:
+    """Panel -> variant -> the distinct profiles its cells ran under."""
+    found: dict[str, dict[str, set[str]]] = {}
+    for summary in summaries:
+        for cell in summary.cells:
+            family = next((f for f in families if cell.spec.workload.startswith(f"{f}-")), None)
+            if family is not None:
+                by_variant = found.setdefault(family, {})
+                by_variant.setdefault(cell.spec.variant, set()).add(cell.spec.profile)
+    return {
+        family: {variant: sorted(labels) for variant, labels in sorted(by_variant.items())}
+        for family, by_variant in found.items()
+    }
+
+
+def profile_caveats(profiles: dict[str, dict[str, list[str]]], profile: str) -> list[str]:
+    """Where a map asked for `profile` and a panel's cells ran another one, say so."""
+    out = []
+    for family, by_variant in profiles.items():
+        other = {v: labels for v, labels in by_variant.items() if labels != [profile]}
+        if not other:
+            continue
+        if len(other) == len(by_variant) and len({tuple(x) for x in other.values()}) == 1:
+            labels = ", ".join(next(iter(other.values())))
+            out.append(
+                f"panel {family}: every variant ran {labels}, not the {profile} profile, "
+                "so this panel compares them as shipped"
+            )
+        else:
+            listed = "; ".join(f"{v}: {', '.join(labels)}" for v, labels in other.items())
+            out.append(f"panel {family}: not every variant ran the {profile} profile ({listed})")
+    return out
 
 
 def _find(points: list[MapPoint], point: MapPoint) -> MapPoint | None:

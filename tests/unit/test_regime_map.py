@@ -349,3 +349,35 @@ def test_presets_place_zero_on_their_log_axes() -> None:
     for preset in PRESETS.values():
         positions = [preset.x.position(v) for v in preset.x.values]
         assert positions == sorted(positions) and all(math.isfinite(p) for p in positions)
+
+
+def test_a_panel_the_tuned_profile_does_not_cover_is_said_to_run_stock() -> None:
+    from loadlab.regime_map import panel_profiles, profile_caveats
+
+    def ran(variant: str, workload: str, profile: str) -> CellResult:
+        made = cell(variant, workload)
+        return made.model_copy(update={"spec": made.spec.model_copy(update={"profile": profile})})
+
+    summary = Summary(
+        run_id="r",
+        backend="local",
+        cells=[
+            ran("fastapi-async", "io-5", "tuned"),
+            ran("flask-sync", "io-5", "tuned"),
+            ran("fastapi-async", "pg-sleep-5", "stock (no tuned entry)"),
+            ran("flask-sync", "pg-sleep-5", "stock (no tuned entry)"),
+            ran("fastapi-async", "queries-5", "tuned"),
+            ran("flask-sync", "queries-5", "stock (no tuned entry)"),
+        ],
+    )
+    profiles = panel_profiles(["pg-sleep", "io", "queries"], [summary])
+    assert profiles["io"] == {"fastapi-async": ["tuned"], "flask-sync": ["tuned"]}
+    assert profiles["pg-sleep"]["flask-sync"] == ["stock (no tuned entry)"]
+    caveats = profile_caveats(profiles, "tuned")
+    assert caveats == [
+        "panel pg-sleep: every variant ran stock (no tuned entry), not the tuned profile, so "
+        "this panel compares them as shipped",
+        "panel queries: not every variant ran the tuned profile "
+        "(flask-sync: stock (no tuned entry))",
+    ]
+    assert profile_caveats(profiles, "stock") != []  # io ran tuned in a map asked for stock
