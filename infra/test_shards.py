@@ -3,10 +3,11 @@
 The host tests (the systemd-nspawn test bed, the emulated cloud, docker compose) spend most of
 their time waiting on package downloads, booting machines or containers and Ansible round
 trips, and the fault tests on processes dying and coming back, so they run beside the rest of
-the suite instead of after it (in CI the two shards take about the same time). Each shard has its own base temp folder and its own
-process group; output is streamed line by line with the shard's name in front, and each
-shard's summary is repeated at the end. Ctrl-C or SIGTERM stops both shards (their whole
-process groups) before this exits. With arguments, they go to one plain pytest run instead.
+the suite instead of after it (in CI the two shards take about the same time). Each shard has
+its own base temp folder and its own process group; output is streamed line by line with the
+shard's name in front, and each shard's summary is repeated at the end. Ctrl-C or SIGTERM
+stops both shards (their whole process groups) before this exits. With arguments, they go to
+one plain pytest run instead.
 
     python infra/test_shards.py             # both shards
     python infra/test_shards.py tests/unit  # one pytest, these arguments

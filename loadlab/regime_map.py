@@ -195,8 +195,8 @@ SIZES: dict[str, MapSize] = {
     ),
     "medium": MapSize(
         description="the grid as written on the full data set, three repeats of 3 s cells "
-        "(the standard preset's cell length): about 45 minutes for the wait preset and 25 "
-        "for rtt on a 2-core machine",
+        "(the standard preset's cell length): 50 minutes for the wait preset and 24 for "
+        "rtt on a 2-core machine",
         scale=1.0,
         duration_s=3,
         warmup_s=1,
