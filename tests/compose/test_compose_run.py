@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from loadlab.regime_map import RegimeMap
 from loadlab.results import Manifest, Summary
 from tests.compose.conftest import REPO, machine_ca_bundle
+from tests.fixtures.tiny_map import read_tiny_wait_map
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(2400)]
 
@@ -198,15 +198,7 @@ def test_a_tiny_wait_map_runs_in_compose(compose_run: ComposeRun) -> None:
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
     assert compose_run.leftovers() == {}, "the map's run removed its containers"
     [map_dir] = [p for p in compose_run.run_dirs() if p.name.startswith("map-wait-")]
-    regime = RegimeMap.model_validate_json((map_dir / "map.json").read_text())
-    assert regime.backend == "compose" and regime.size == "tiny"
-    assert [(p.family, p.x, p.y) for p in regime.points] == [
-        ("pg-sleep", 0.0, 16.0),
-        ("pg-sleep", 50.0, 16.0),
-    ]
-    for point in regime.points:
-        assert set(point.ratios) == {"flask-gevent", "flask-sync"}
-        assert all(r.median > 0 for r in point.ratios.values())
+    regime = read_tiny_wait_map(map_dir, "compose")
     assert regime.topology["project"] == compose_run.project
     html = (map_dir / "report" / "index.html").read_text()
     assert "compose" in html and html.count("<svg") == 2
