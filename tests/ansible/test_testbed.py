@@ -15,7 +15,6 @@ import pytest
 from loadlab.registry import load_registry
 from loadlab.results import read_manifest, read_summary
 from tests.ansible.conftest import REPO, TESTBED_SH, Bed, PlaybookRun, ansible_env, run_playbook
-from tests.fixtures.tiny_map import read_tiny_wait_map
 
 # A converge from scratch takes minutes (packages, a venv per node); the default per-test
 # timeout of pyproject.toml is too short for the whole story.
@@ -133,17 +132,3 @@ def test_converge_bench_and_converge_again(testbed: Bed, tmp_path: Path) -> None
     report("site.yml --check", checked)
     assert checked.returncode == 0, f"site.yml --check failed:\n{checked.tail(80)}"
     assert all(c["changed"] == 0 for c in checked.recap.values()), checked.recap_lines
-
-    # The regime map is an ordinary run: the tiny wait map goes through bench.yml as well.
-    # Last, because it renders the units with its own sizes, which a converge would put back.
-    maps = tmp_path / "maps"
-    mapped = loadlab(
-        "map", "--preset", "wait", "--size", "tiny", "--backend", "ansible",
-        "-i", str(testbed.inventory), "--results", str(maps),
-        env={**env, "LOADLAB_ANSIBLE_ARGS": f"-e {source}"},
-    )  # fmt: skip
-    say(f"\nloadlab map --backend ansible: exit {mapped.returncode}\n{mapped.stdout[-2000:]}")
-    assert mapped.returncode == 0, f"map failed:\n{mapped.stdout[-6000:]}\n{mapped.stderr[-3000:]}"
-    [map_dir] = [p for p in maps.iterdir() if p.name.startswith("map-wait-")]
-    regime = read_tiny_wait_map(map_dir, "ansible")
-    assert set(regime.topology["hosts"]) == {"tb1", "tb2", "tb3"}
