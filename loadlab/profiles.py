@@ -32,6 +32,11 @@ def tuned_path() -> Path:
 _FAMILY = re.compile(r"^(?P<family>[a-z][a-z-]*?)-\d+(\.\d+)?$")
 
 
+def workload_family(workload: str) -> str:
+    """A parameterised workload's family (`io-5` -> `io`); any other workload is its own."""
+    return match["family"] if (match := _FAMILY.match(workload)) else workload
+
+
 class TunedEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -60,8 +65,7 @@ class TunedProfile(BaseModel):
 
     def entry(self, variant: str, workload: str) -> TunedEntry | None:
         by_workload = self.variants.get(variant, {})
-        family = match["family"] if (match := _FAMILY.match(workload)) else workload
-        for key in (workload, family, "*"):
+        for key in (workload, workload_family(workload), "*"):
             if key in by_workload:
                 return by_workload[key]
         return None

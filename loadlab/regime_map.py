@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loadlab.config import RunConfig, describe_errors
 from loadlab.errors import LabError
+from loadlab.profiles import workload_family
 from loadlab.results import (
     CellResult,
     Manifest,
@@ -677,8 +678,8 @@ def panel_profiles(
     found: dict[str, dict[str, set[str]]] = {}
     for summary in summaries:
         for cell in summary.cells:
-            family = next((f for f in families if cell.spec.workload.startswith(f"{f}-")), None)
-            if family is not None:
+            family = workload_family(cell.spec.workload)
+            if family in families:
                 by_variant = found.setdefault(family, {})
                 by_variant.setdefault(cell.spec.variant, set()).add(cell.spec.profile)
     return {
