@@ -18,11 +18,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/loadlab run --preset $(PRESET) $(ARGS)
 
-## test: system prerequisites (when root), lint, the dependency audit, then every test (the
+## test: system prerequisites (when root), lint, the import layers, the dependency audit, then every test (the
 ##       host tests beside the rest: infra/test_shards.py; PYTEST_ARGS=… runs one plain pytest)
 test: $(STAMP) prereqs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python infra/audit.py
 	$(BIN)/python infra/test_shards.py $(PYTEST_ARGS)
 

@@ -112,9 +112,9 @@ def locust_summary(log: Path) -> dict[str, float]:
 
 
 def run_bare(url: str, path: str, args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
-    from loadlab.config import CpuSets
-    from loadlab.paths import venv_bin
-    from loadlab.processes import ManagedProcess
+    from loadlab.core.config import CpuSets
+    from loadlab.core.paths import venv_bin
+    from loadlab.deployments.processes import ManagedProcess
 
     run_dir.mkdir(parents=True, exist_ok=True)
     total = args.warmup + args.duration
@@ -152,9 +152,9 @@ def run_bare(url: str, path: str, args: argparse.Namespace, run_dir: Path) -> di
 
 
 def run_lab(lab: Any, served: Any, args: argparse.Namespace, index: int, cells: Path) -> dict:
-    from loadlab.analysis import component_usage
-    from loadlab.progress import Silent
-    from loadlab.results import CellSpec, LoadLevel, write_json_atomic
+    from loadlab.core.progress import Silent
+    from loadlab.core.results import CellSpec, LoadLevel, write_json_atomic
+    from loadlab.measurement.analysis import component_usage
 
     spec = CellSpec(
         cell_id=f"{index:03d}-{args.variant}-{args.workload}-closed-{args.users}u",
@@ -207,11 +207,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.home is not None:
         args.home.mkdir(parents=True, exist_ok=True)
         os.environ["LOADLAB_HOME"] = str(args.home.resolve())
-    from loadlab.backends.local import LocalLab, cluster_for
-    from loadlab.config import CpuSets, RunConfig
-    from loadlab.dataset import ensure_seeded
-    from loadlab.processes import interrupts_as_keyboard_interrupt, stop_all
-    from loadlab.results import LoadLevel
+    from loadlab.core.config import CpuSets, RunConfig
+    from loadlab.core.results import LoadLevel
+    from loadlab.deployments.dataset import ensure_seeded
+    from loadlab.deployments.local import LocalLab, cluster_for
+    from loadlab.deployments.processes import interrupts_as_keyboard_interrupt, stop_all
 
     path = single_get_path(args.workload)
     config = RunConfig(
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
             data = ensure_seeded(cluster, config.scale, config.data_seed)
             lab = LocalLab(config, cluster, data, out / "logs")
             if args.pin_load:
-                from loadlab.swarm import SwarmSizing
+                from loadlab.deployments.swarm import SwarmSizing
 
                 lab.load_cpus = CpuSets.parse(args.pin_load)
                 lab.sizing = SwarmSizing.from_config(

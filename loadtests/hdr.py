@@ -190,7 +190,7 @@ def summary(environment: Environment) -> dict[str, Any]:
         "workers_reported": len(_merged.workers_seen),
         "workers_final": len(_merged.finals),
         "workers_expected": expected,
-        # how the orchestrator sized the swarm (loadlab.swarm.SwarmSizing), when it says
+        # how the orchestrator sized the swarm (loadlab.deployments.swarm.SwarmSizing), when it says
         "swarm": json.loads(os.environ["LOADLAB_SWARM"])
         if os.environ.get("LOADLAB_SWARM")
         else None,

@@ -1,13 +1,10 @@
-"""The report builder: `reports/<name>/` from one or more `results/<run-id>/` folders.
-
-The CLI calls three functions:
+"""The report builder: `reports/<name>/` from one or more `results/<run-id>/` folders. It reads
+results and nothing else (re-running a report's matrix is `loadlab.orchestration.reproduce`).
 
 - `build_report(run_dirs, out_root, name)` writes a report and returns its folder;
-- `write_index(out_root)` refreshes `reports/index.html`;
-- `reproduce(report_dir)` re-runs a report's matrix and reports the re-run beside it.
+- `write_index(out_root)` refreshes the folder's `index.html`.
 """
 
 from loadlab.report.build import build_report, write_index
-from loadlab.report.reproduce import reproduce
 
-__all__ = ["build_report", "reproduce", "write_index"]
+__all__ = ["build_report", "write_index"]

@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field
 
 from loadlab import __version__
-from loadlab.errors import LabError
+from loadlab.core.errors import LabError
 from loadlab.report import charts as ch
 from loadlab.report.claims import Claim, ClaimCheck, ScenarioClaims, check_claims, load_claims
 from loadlab.report.compare import Comparison, compare_runs, has_ci, is_volatile
@@ -468,3 +468,22 @@ def write_index(out_root: Path = Path("reports")) -> Path:
     path = out_root / "index.html"
     path.write_text(html)
     return path
+
+
+def original_run_dir(report_dir: Path, run: str | None = None) -> Path:
+    """Where a report keeps the raw data of the run to reproduce (the first, unless named)."""
+    meta = read_report_meta(report_dir)
+    if meta is None:
+        if (report_dir / "manifest.json").is_file():
+            return report_dir
+        raise LabError(
+            f"{report_dir} is not a loadlab report (no report.json, no manifest.json)",
+            hint="pass a folder under reports/",
+        )
+    runs = meta.runs
+    if run is not None:
+        runs = [r for r in runs if run in (r.run_id, r.label)]
+        if not runs:
+            known = ", ".join(r.run_id for r in meta.runs)
+            raise LabError(f"{report_dir} has no run {run!r}", hint=f"choose one of: {known}")
+    return (report_dir / runs[0].path).resolve()

@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
+from loadlab.core.results import CellResult, Estimate, LoadLevel
 from loadlab.report.rawdata import (
     component_rank,
     merge_histograms,
@@ -35,7 +36,6 @@ from loadlab.report.tables import (
     headline_load,
     headlines,
 )
-from loadlab.results import CellResult, Estimate, LoadLevel
 
 INK = "#1f2328"
 MUTED = "#57606a"

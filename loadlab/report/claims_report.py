@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from loadlab.errors import LabError
+from loadlab.core.errors import LabError
+from loadlab.core.results import read_manifest, read_summary
 from loadlab.report.build import build_report
 from loadlab.report.claims import ScenarioRun, scenario_claims
 from loadlab.report.map_charts import claims_forest_chart
-from loadlab.results import read_manifest, read_summary
 
 
 def read_scenario_run(run_dir: Path) -> ScenarioRun:
-    from loadlab.scenario import load_scenario
+    from loadlab.core.scenario import load_scenario
 
     for name in ("manifest.json", "summary.json"):
         if not (run_dir / name).is_file():

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from loadlab.errors import LabError
+from loadlab.core.errors import LabError
+from loadlab.core.results import Estimate, Manifest, Ratio, Summary
+from loadlab.measurement.stats import noise_factor, noise_floor_for
 from loadlab.report.runs import Run
 from loadlab.report.tables import KEY_PACKAGES, flatten_manifest, pretty_label
-from loadlab.results import Estimate, Manifest, Ratio, Summary
-from loadlab.stats import noise_factor, noise_floor_for
 
 ChangeVerdict = Literal["reproduced", "overlaps", "higher", "lower", "no CI"]
 
@@ -371,7 +371,7 @@ def run_folder(path: Path) -> Path:
     path = Path(path)
     if (path / "manifest.json").is_file():
         return path
-    from loadlab.report.reproduce import original_run_dir  # reproduce builds reports
+    from loadlab.report.build import original_run_dir  # build imports this module
 
     return original_run_dir(path)
 

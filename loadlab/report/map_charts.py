@@ -23,7 +23,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter, NullLocator
 
-from loadlab.regime_map import Axis, MapRatio, RegimeMap
+from loadlab.core.regime import Axis, MapRatio, RegimeMap
 from loadlab.report.charts import GRID, INK, MUTED, STYLE, Chart, _figure, render
 from loadlab.report.claims import Claim, ClaimRow
 

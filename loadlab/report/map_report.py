@@ -1,6 +1,6 @@
 """The regime map's report: `index.html` (self-contained) and `report.md` with the heatmaps,
 the table of every grid point, the published claims placed on the map, and the topology and
-core counts the map was measured on. Reads `map.json` only (see loadlab/regime_map.py)."""
+core counts the map was measured on. Reads `map.json` only (`loadlab.core.regime`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from loadlab import __version__
-from loadlab.errors import LabError
-from loadlab.regime_map import MapPoint, MapRatio, RegimeMap, read_map
+from loadlab.core.errors import LabError
+from loadlab.core.regime import MapPoint, MapRatio, RegimeMap, read_map
 from loadlab.report.build import _NAME, ReportMeta, ReportRun, _jinja, write_index
 from loadlab.report.claims import Claim, load_claims, verdict
 from loadlab.report.map_charts import claim_numbers, map_charts, placed_claims

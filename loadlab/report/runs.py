@@ -8,9 +8,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from loadlab import integrity
-from loadlab.errors import LabError
-from loadlab.results import Manifest, Summary, read_manifest, read_summary
+from loadlab.core import integrity
+from loadlab.core.errors import LabError
+from loadlab.core.results import Manifest, Summary, read_manifest, read_summary
 
 # The order variants and workloads appear in, when a run does not say otherwise.
 VARIANT_ORDER = ["flask-sync", "flask-gevent", "fastapi-sync", "fastapi-psycopg", "fastapi-async"]

@@ -17,8 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from loadlab.report.runs import Run, order_variants
-from loadlab.results import (
+from loadlab.core.results import (
     Aggregate,
     Capacity,
     CapacityStep,
@@ -29,7 +28,8 @@ from loadlab.results import (
     Ratio,
     Summary,
 )
-from loadlab.stats import noise_factor, noise_floor_for, within_floor
+from loadlab.measurement.stats import noise_factor, noise_floor_for, within_floor
+from loadlab.report.runs import Run, order_variants
 
 Basis = Literal["capacity", "throughput"]
 FLASK_DENOMINATORS = ["flask-sync", "flask-gevent"]
@@ -96,7 +96,7 @@ class HeadlineRatio:
         return self.noise_factor is not None and within_floor(self.estimate, self.noise_factor)
 
 
-# How each interval method (Ratio.method, loadlab/stats.py) is named in a report.
+# How each interval method (Ratio.method, loadlab/measurement/stats.py) is named in a report.
 METHOD_TEXT = {
     "paired-t-log": "paired t on per-block log ratios",
     "block-bootstrap": "bootstrap over blocks",
@@ -351,21 +351,6 @@ def fmt_value(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True, default=str)
     return str(value)
-
-
-def fmt_num(value: float) -> str:
-    """A ratio bound as people write it: 5, 6.3, 1.03 (at most two decimals, no trailing 0)."""
-    return f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def fmt_range(low: float | None, high: float | None) -> str:
-    if low is None and high is None:
-        return "—"
-    if low is None:
-        return f"≤ {fmt_num(high)}×"
-    if high is None:
-        return f"≥ {fmt_num(low)}×"
-    return f"{fmt_num(low)}–{fmt_num(high)}×"
 
 
 def pretty_label(summary: Summary, label: str) -> str:

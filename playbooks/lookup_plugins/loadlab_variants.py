@@ -13,14 +13,14 @@ short_description: the variants of loadlab's registry, defaults applied
 description:
   - Returns one dictionary per variant of C(loadlab/data/variants.toml), in the registry's
     order, each with C(name) and the registry's keys (C([defaults]) merged in), exactly as
-    C(loadlab.registry.load_registry) reads them, except for the knobs.
+    C(loadlab.core.registry.load_registry) reads them, except for the knobs.
   - C(knobs) maps each knob of the variant to its stock value; a stock value of C(cpus)
     (the CPUs given to the app) is left for the caller to fill (the app role fills in app_workers).
   - C(knob_kinds) maps each knob to its kind in the registry's catalogue (int, bool, choice);
     a bool goes into a command line or an environment variable as 1 or 0.
   - C(search) maps each knob to the candidates C(loadlab tune) tries.
   - C(env) holds the environment templates, C(LOADLAB_POOL_SIZE) included, as
-    C(loadlab.registry.Variant.environment) renders them (DATABASE_URL is the caller's).
+    C(loadlab.core.registry.Variant.environment) renders them (DATABASE_URL is the caller's).
 options:
   _terms:
     description: Path of the registry file; the repository's own by default.
@@ -58,7 +58,7 @@ def _variant(name: str, spec: dict, defaults: dict, catalogue: dict) -> dict:
         knob: list(setting.get("search", [])) for knob, setting in settings.items()
     }
     variant["knob_kinds"] = {knob: catalogue.get(knob, {}).get("kind", "int") for knob in settings}
-    # every variant gets LOADLAB_POOL_SIZE (loadlab.registry.Variant.environment)
+    # every variant gets LOADLAB_POOL_SIZE (loadlab.core.registry.Variant.environment)
     pool_size = "{pool_size}" if "pool_size" in settings else "10"
     variant["env"] = {"LOADLAB_POOL_SIZE": pool_size, **variant.get("env", {})}
     return variant

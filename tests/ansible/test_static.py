@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loadlab.registry import REGISTRY_PATH, load_registry
+from loadlab.core.registry import REGISTRY_PATH, load_registry
 from tests.ansible.conftest import PLAYBOOKS, ansible_env, run_playbook, tool
 
 PLAYBOOK_FILES = sorted(p.name for p in PLAYBOOKS.glob("*.yml"))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from loadlab.registry import load_registry
-from loadlab.results import read_manifest, read_summary
+from loadlab.core.registry import load_registry
+from loadlab.core.results import read_manifest, read_summary
 from tests.ansible.conftest import REPO, TESTBED_SH, Bed, PlaybookRun, ansible_env, run_playbook
 
 # A converge from scratch takes minutes (packages, a venv per node); the default per-test
@@ -43,7 +43,7 @@ def loadlab(
     *args: str, env: dict[str, str], timeout: float = 1200
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "loadlab.cli", *args],
+        [sys.executable, "-m", "loadlab.cli.app", *args],
         cwd=REPO,
         env={**env, "COLUMNS": "200"},
         capture_output=True,

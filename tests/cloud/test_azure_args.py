@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from loadlab.cloud.plan import build_plan
+from loadlab.deployments.cloud.plan import build_plan
 from tests.ansible.conftest import PLAYBOOKS
 
 AZURE_PLAYBOOKS = ["provision-azure.yml", "destroy-azure.yml"]

@@ -1,4 +1,4 @@
-"""loadlab.cloud without a cloud: the cleanup guard's decisions (fail, interrupt, SIGTERM,
+"""loadlab.deployments.cloud without a cloud: the cleanup guard's decisions (fail, interrupt, SIGTERM,
 --keep, a failing cleanup), the plan built from the playbooks' defaults, and how a failed
 playbook's output becomes one error with its fix."""
 
@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loadlab.cloud.guard import CleanupGuard, Interrupted
-from loadlab.cloud.plan import CLOUD_VARS, build_plan, parse_assignments
-from loadlab.cloud.playbooks import PlaybookResult, failure
-from loadlab.errors import LabError
+from loadlab.core.errors import LabError
+from loadlab.deployments.cloud.guard import CleanupGuard, Interrupted
+from loadlab.deployments.cloud.plan import CLOUD_VARS, build_plan, parse_assignments
+from loadlab.deployments.cloud.playbooks import PlaybookResult, failure
 
 
 class Recorder:

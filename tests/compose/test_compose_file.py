@@ -12,9 +12,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from loadlab.backends.compose import SERVICE_HOST, SERVICE_PORT, StackSettings, port_variable
-from loadlab.postgres import BENCHMARK_SETTINGS
-from loadlab.registry import load_registry
+from loadlab.core.registry import load_registry
+from loadlab.deployments.compose import SERVICE_HOST, SERVICE_PORT, StackSettings, port_variable
+from loadlab.deployments.postgres import BENCHMARK_SETTINGS
 from tests.compose.conftest import COMPOSE_FILE, REPO, interpolate, variables
 
 pytestmark = pytest.mark.compose

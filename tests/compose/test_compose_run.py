@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from loadlab.results import Manifest, Summary
+from loadlab.core.results import Manifest, Summary
 from tests.compose.conftest import REPO, machine_ca_bundle
 from tests.fixtures.tiny_map import read_tiny_wait_map
 
@@ -46,7 +46,7 @@ class ComposeRun:
         return env
 
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "loadlab.cli", *args]
+        return [sys.executable, "-m", "loadlab.cli.app", *args]
 
     def run(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -14,9 +14,9 @@ import httpx
 import psycopg
 import pytest
 
-from loadlab.appserver import AppServer
-from loadlab.postgres import BENCHMARK_SETTINGS, PostgresCluster
-from loadlab.registry import load_registry
+from loadlab.core.registry import load_registry
+from loadlab.deployments.appserver import AppServer
+from loadlab.deployments.postgres import BENCHMARK_SETTINGS, PostgresCluster
 from services.seed import SeedResult, seed, users_for_scale
 
 SCALE = 0.002  # 2,000 users, 100 products, 2,000 orders: seconds to seed

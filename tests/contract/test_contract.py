@@ -16,7 +16,7 @@ import httpx
 import psycopg
 import pytest
 
-from loadlab.registry import variant_names
+from loadlab.core.registry import variant_names
 from tests.contract.conftest import Facts
 
 pytestmark = pytest.mark.slow

@@ -39,9 +39,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from loadlab.appserver import AppServer
-from loadlab.postgres import PostgresCluster
-from loadlab.registry import load_registry
+from loadlab.core.registry import load_registry
+from loadlab.deployments.appserver import AppServer
+from loadlab.deployments.postgres import PostgresCluster
 from services.seed import seed
 from tests.contract.conftest import POOL_SIZE, SCALE, WORKERS
 

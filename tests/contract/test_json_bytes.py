@@ -15,9 +15,9 @@ import httpx
 import psycopg
 import pytest
 
-from loadlab.appserver import AppServer
-from loadlab.postgres import PostgresCluster
-from loadlab.registry import get_variant, load_registry
+from loadlab.core.registry import get_variant, load_registry
+from loadlab.deployments.appserver import AppServer
+from loadlab.deployments.postgres import PostgresCluster
 from services.seed import SeedResult
 from tests.contract.conftest import Facts
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from loadlab.registry import get_variant, variant_names
+from loadlab.core.registry import get_variant, variant_names
 
 CONTRACT = Path(__file__).resolve().parents[2] / "services" / "openapi.yaml"
 METHODS = {"get", "post", "put", "patch", "delete"}

@@ -9,7 +9,7 @@ import stat
 import psycopg
 import pytest
 
-from loadlab.postgres import DB_USER, PASSWORD_FILE, PostgresCluster
+from loadlab.deployments.postgres import DB_USER, PASSWORD_FILE, PostgresCluster
 
 pytestmark = pytest.mark.slow
 

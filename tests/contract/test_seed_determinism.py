@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from loadlab.postgres import PostgresCluster
+from loadlab.deployments.postgres import PostgresCluster
 from services import datagen
 from services.seed import (
     data_checksum,

@@ -37,10 +37,11 @@ import httpx
 import psycopg
 import pytest
 
-from loadlab import pgstats, verify
-from loadlab.appserver import AppServer
-from loadlab.postgres import PostgresCluster
-from loadlab.registry import get_variant, variant_names
+from loadlab.core.registry import get_variant, variant_names
+from loadlab.deployments.appserver import AppServer
+from loadlab.deployments.postgres import PostgresCluster
+from loadlab.measurement import pgstats
+from loadlab.orchestration import verify
 from services.seed import SeedResult
 from tests.contract.conftest import POOL_SIZE, WORKERS
 
@@ -143,7 +144,7 @@ def world_before(dsn: str, seeded: SeedResult) -> dict[int, int]:
 @pytest.fixture()
 def restore_world(dsn: str, world_before: dict[int, int]) -> Iterator[None]:
     """Other tests (and the benchmark) rely on the world rows: whatever /updates changed is
-    put back, as loadlab/verify.py check_updates does."""
+    put back, as loadlab/orchestration/verify.py check_updates does."""
     yield
     changed = [(world_before[i], i) for i, v in _world(dsn).items() if world_before.get(i) != v]
     with psycopg.connect(dsn) as conn, conn.cursor() as cursor:

@@ -17,11 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loadlab import analysis, pgstats, verify
-from loadlab.appserver import AppServer
-from loadlab.postgres import PostgresCluster
-from loadlab.registry import Knobs, get_variant, variant_names
-from loadlab.results import VerificationResult
+from loadlab.core.registry import Knobs, get_variant, variant_names
+from loadlab.core.results import VerificationResult
+from loadlab.deployments.appserver import AppServer
+from loadlab.deployments.postgres import PostgresCluster
+from loadlab.measurement import analysis, pgstats
+from loadlab.orchestration import verify
 from services.seed import SeedResult
 from tests.contract.conftest import POOL_SIZE, WORKERS, Facts
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from loadlab.dataset import ensure_seeded
-from loadlab.postgres import PostgresCluster
+from loadlab.deployments.dataset import ensure_seeded
+from loadlab.deployments.postgres import PostgresCluster
 
 SCALE = 0.002
 REPO = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ class Lab:
         }
 
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "loadlab.cli", *args]
+        return [sys.executable, "-m", "loadlab.cli.app", *args]
 
     def run(self, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

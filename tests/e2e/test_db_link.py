@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from loadlab.backends.local import place_behind
-from loadlab.config import NetworkEmulation
-from loadlab.errors import LabError
-from loadlab.netem import (
+from loadlab.core.config import NetworkEmulation
+from loadlab.core.errors import LabError
+from loadlab.core.results import Manifest, Summary
+from loadlab.deployments.local import place_behind
+from loadlab.deployments.netem import (
     OWNERS,
     EmulatedLink,
     emulated_link,
@@ -25,8 +26,7 @@ from loadlab.netem import (
     lab_namespaces,
     sweep_stale,
 )
-from loadlab.postgres import PostgresCluster
-from loadlab.results import Manifest, Summary
+from loadlab.deployments.postgres import PostgresCluster
 from tests.e2e.conftest import Lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
@@ -124,7 +124,7 @@ def test_a_killed_runs_namespace_is_swept(tmp_path: Path) -> None:
 
 
 def test_without_root_the_error_says_how_to_fix_it() -> None:
-    probe = "from loadlab.netem import require_privileges; require_privileges()"
+    probe = "from loadlab.deployments.netem import require_privileges; require_privileges()"
     done = subprocess.run(
         ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all",
          sys.executable, "-c", probe],

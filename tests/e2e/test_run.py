@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from loadlab.results import Manifest, Summary
+from loadlab.core.results import Manifest, Summary
 from tests.e2e.conftest import REPO, Lab
 
 pytestmark = pytest.mark.slow
@@ -53,7 +53,7 @@ def test_tiny_run_summarises_every_variant_and_workload(lab: Lab) -> None:
 
 @pytest.mark.parametrize("moment", ["verifying", "mid-cell"])
 def test_ctrl_c_stops_everything_and_keeps_finished_cells(lab: Lab, moment: str) -> None:
-    from loadlab import integrity
+    from loadlab.core import integrity
     from tests.fixtures.run_watch import RunWatch
 
     watch = RunWatch(lab, (*TINY, "--repeats", "3")).start()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from loadlab.results import Manifest, Summary
-from loadlab.scenario import load_scenario, scenario_names
+from loadlab.core.results import Manifest, Summary
+from loadlab.core.scenario import load_scenario, scenario_names
 from tests.e2e.conftest import Lab
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadlab.postgres import PostgresCluster
+from loadlab.deployments.postgres import PostgresCluster
 from tests.e2e.conftest import lab, lab_home  # noqa: F401  (fixtures shared with the e2e tests)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadlab.results import CellResult, Manifest, Summary
+from loadlab.core.results import CellResult, Manifest, Summary
 from tests.e2e.conftest import REPO, Lab
 from tests.faults.conftest import restart_postgres
 from tests.fixtures.run_watch import RunWatch
@@ -174,8 +174,8 @@ def test_locust_worker_killed_mid_cell(lab: Lab) -> None:
 
 def test_no_report_for_a_run_whose_manifest_lost_a_file(lab: Lab, tmp_path: Path) -> None:
     """A copy that misses a recorded file is refused too (the fast path: no run needed)."""
-    from loadlab.integrity import cell_checksums
-    from loadlab.results import write_json_atomic
+    from loadlab.core.integrity import cell_checksums
+    from loadlab.core.results import write_json_atomic
 
     fixture = REPO / "tests" / "report" / "fixtures" / "run-small"
     copy = tmp_path / "run-small"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from loadlab.core.results import Estimate, read_manifest, read_summary, write_json_atomic
 from loadlab.report import build_report
-from loadlab.results import Estimate, read_manifest, read_summary, write_json_atomic
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run-small"
 

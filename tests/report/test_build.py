@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from loadlab.errors import LabError
+from loadlab.core.errors import LabError
 from loadlab.report import build_report, write_index
 from loadlab.report.claims import load_claims
 from tests.report import expected

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from loadlab.errors import LabError
+from loadlab.core.errors import LabError
+from loadlab.core.results import read_summary
 from loadlab.report.claims import ScenarioRun, scenario_claims
 from loadlab.report.claims_report import build_claims_report
-from loadlab.results import read_summary
 from tests.report.conftest import FIXTURE
 
 

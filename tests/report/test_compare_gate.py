@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from loadlab.cli import app
-from loadlab.errors import LabError
-from loadlab.report.compare import compare_paths, judge_move
-from loadlab.report.reproduce import reproduce_checked
-from loadlab.results import (
+from loadlab.cli.app import app
+from loadlab.core.errors import LabError
+from loadlab.core.results import (
     Estimate,
     Manifest,
     Ratio,
@@ -24,6 +22,8 @@ from loadlab.results import (
     read_summary,
     write_json_atomic,
 )
+from loadlab.orchestration.reproduce import reproduce_checked
+from loadlab.report.compare import compare_paths, judge_move
 from tests.report.conftest import FIXTURE, derive_run
 
 
@@ -233,7 +233,7 @@ def test_reproduce_says_whether_the_rerun_agrees(
         )
 
     # the package exports a function named like the module: patch the module itself
-    monkeypatch.setattr(sys.modules["loadlab.report.reproduce"], "build_report", build)
+    monkeypatch.setattr(sys.modules["loadlab.orchestration.reproduce"], "build_report", build)
     done = reproduce_checked(original, results_root=tmp_path / "results", executor=executor)
     assert done.report == tmp_path / "reports" / "rerun" and built[0][0] == original
     agreement = done.agreement

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
+from loadlab.core.results import Estimate, LoadLevel
 from loadlab.report.claims import verdict
 from loadlab.report.compare import judge
 from loadlab.report.rawdata import read_resources, unit_in_ms
 from loadlab.report.runs import load_run
 from loadlab.report.tables import fmt_ms, fmt_ratio, fmt_rps, headline_load, workload_headline
-from loadlab.results import Estimate, LoadLevel
 
 
 def est(median: float, low: float, high: float) -> Estimate:

@@ -13,7 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadlab.regime_map import PRESETS, MapPoint, MapRatio, MapRun, RegimeMap, write_json_atomic
+from loadlab.core.results import read_summary
+from loadlab.orchestration.regime_map import (
+    PRESETS,
+    MapPoint,
+    MapRatio,
+    MapRun,
+    RegimeMap,
+    write_json_atomic,
+)
 from loadlab.report.claims import ScenarioRun, load_claims, scenario_claims
 from loadlab.report.claims_report import build_claims_report
 from loadlab.report.map_charts import (
@@ -24,7 +32,6 @@ from loadlab.report.map_charts import (
     map_charts,
 )
 from loadlab.report.map_report import build_map_report
-from loadlab.results import read_summary
 from tests.report.conftest import FIXTURE
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from loadlab.errors import LabError
-from loadlab.report import build_report, reproduce
-from loadlab.results import read_manifest, write_json_atomic
+from loadlab.core.errors import LabError
+from loadlab.core.results import read_manifest, write_json_atomic
+from loadlab.orchestration.reproduce import reproduce
+from loadlab.report import build_report
 from tests.report.conftest import derive_run, load_json
 
 

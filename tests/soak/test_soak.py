@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loadlab.results import Summary
+from loadlab.core.results import Summary
 from tests.e2e.conftest import Lab
 
 pytestmark = pytest.mark.slow

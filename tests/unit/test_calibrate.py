@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from loadlab.calibrate import (
+from loadlab.core.config import load_config
+from loadlab.core.errors import LabError
+from loadlab.core.registry import base_variant
+from loadlab.core.results import Estimate, Ratio
+from loadlab.measurement.calibrate import (
     Calibration,
     arm_of,
     calibration_config,
@@ -12,10 +16,6 @@ from loadlab.calibrate import (
     is_arm,
     matrix_variants,
 )
-from loadlab.config import load_config
-from loadlab.errors import LabError
-from loadlab.registry import base_variant
-from loadlab.results import Estimate, Ratio
 
 
 def test_an_arm_is_served_as_its_registry_variant() -> None:

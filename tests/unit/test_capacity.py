@@ -1,7 +1,7 @@
-from loadlab.analysis import capacity, capacity_ratios, component_usage
-from loadlab.config import RunConfig
-from loadlab.results import CellResult, CellSpec, Latency, LoadLevel, Validity
-from loadlab.runner import find_capacity
+from loadlab.core.config import RunConfig
+from loadlab.core.results import CellResult, CellSpec, Latency, LoadLevel, Validity
+from loadlab.measurement.analysis import capacity, capacity_ratios, component_usage
+from loadlab.orchestration.runner import find_capacity
 
 
 def step(variant: str, rate: float, achieved: float, p99: float, errors: int = 0) -> CellResult:

@@ -166,9 +166,9 @@ def test_run_id_collision_leaves_the_earlier_run_alone(lab: Lab) -> None:
     """The id generator is forced to repeat an existing run's id; the CLI refuses to write."""
     before = lab.snapshot()
     script = (
-        "import sys, loadlab.runner as runner; "
+        "import sys, loadlab.orchestration.runner as runner; "
         "runner.new_run_id = lambda: '20240101-000000-abcd'; "
-        "from loadlab.cli import main; sys.argv = ['loadlab', 'run', '--duration', '1']; main()"
+        "from loadlab.cli.app import main; sys.argv = ['loadlab', 'run', '--duration', '1']; main()"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],

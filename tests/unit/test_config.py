@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from loadlab.config import load_config, preset_names
-from loadlab.errors import LabError
+from loadlab.core.config import load_config, preset_names
+from loadlab.core.errors import LabError
 
 
 def test_presets_exist_and_validate() -> None:

@@ -1,6 +1,6 @@
 import random
 
-from loadlab import latency
+from loadlab.measurement import latency
 from loadtests.histogram import new_histogram
 
 

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from loadlab.stats import block_bootstrap_ratio, bootstrap_ratio, paired_t_ratio
+from loadlab.measurement.stats import block_bootstrap_ratio, bootstrap_ratio, paired_t_ratio
 
 RUNS = 1_000
 TRUE_RATIO = 1.7

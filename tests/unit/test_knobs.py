@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from loadlab.config import load_config
-from loadlab.errors import LabError
-from loadlab.profiles import TunedEntry, TunedProfile, knobs_for, over_budget
-from loadlab.registry import KnobError, get_variant, knob_catalogue, load_registry
+from loadlab.core.config import load_config
+from loadlab.core.errors import LabError
+from loadlab.core.profiles import TunedEntry, TunedProfile, knobs_for, over_budget
+from loadlab.core.registry import KnobError, get_variant, knob_catalogue, load_registry
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -83,7 +83,7 @@ def test_tuned_profile_falls_back_from_workload_to_family_to_star(
             }
         }
     )
-    monkeypatch.setattr("loadlab.profiles.load_tuned", lambda: profile)
+    monkeypatch.setattr("loadlab.core.profiles.load_tuned", lambda: profile)
     config = load_config("quick", None, {"profile": "tuned"})
     assert knobs_for(config, "flask-sync", "io-20") == ({"threads": 128}, "tuned")
     assert knobs_for(config, "flask-sync", "db-read") == ({"threads": 32}, "tuned")

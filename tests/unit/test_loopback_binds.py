@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from loadlab import swarm as swarm_module
-from loadlab.appserver import AppServer
-from loadlab.registry import load_registry
-from loadlab.results import LoadLevel
+from loadlab.core.registry import load_registry
+from loadlab.core.results import LoadLevel
+from loadlab.deployments import swarm as swarm_module
+from loadlab.deployments.appserver import AppServer
 
 
 class _Recorded:

@@ -1,5 +1,5 @@
-from loadlab.matrix import plan
-from loadlab.results import LoadLevel
+from loadlab.core.matrix import plan
+from loadlab.core.results import LoadLevel
 
 VARIANTS = ["flask-sync", "flask-gevent", "fastapi-async"]
 WORKLOADS = ["json", "db-read"]

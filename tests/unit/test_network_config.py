@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import typer
 
-from loadlab.cli import _db_rtt
-from loadlab.config import NetworkEmulation, load_config
-from loadlab.errors import LabError
-from loadlab.matrix import plan
-from loadlab.results import LoadLevel
+from loadlab.cli.app import _db_rtt
+from loadlab.core.config import NetworkEmulation, load_config
+from loadlab.core.errors import LabError
+from loadlab.core.matrix import plan
+from loadlab.core.results import LoadLevel
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from loadlab.analysis import noise_floor, ratio_pairs, ratios
-from loadlab.results import CellResult, CellSpec, Latency, LoadLevel, Validity
-from loadlab.stats import BLOCK_BOOTSTRAP, PAIRED_T
+from loadlab.core.results import CellResult, CellSpec, Latency, LoadLevel, Validity
+from loadlab.measurement.analysis import noise_floor, ratio_pairs, ratios
+from loadlab.measurement.stats import BLOCK_BOOTSTRAP, PAIRED_T
 
 
 def cell(

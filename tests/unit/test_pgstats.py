@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from loadlab import pgstats
+from loadlab.measurement import pgstats
 
 
 def _change(query: str, calls: int = 1, user: str | None = "loadlab") -> dict[str, object]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loadlab.precision import (
+from loadlab.core.results import Estimate, Ratio, RatioPrecision
+from loadlab.measurement.precision import (
     MIN_BLOCKS,
     assess,
     min_blocks,
@@ -13,7 +14,6 @@ from loadlab.precision import (
     report,
     stop_reason,
 )
-from loadlab.results import Estimate, Ratio, RatioPrecision
 
 
 def ratio(low: float, mid: float, high: float, n: int = 3, basis: str = "throughput") -> Ratio:

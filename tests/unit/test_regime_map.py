@@ -11,18 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from loadlab.errors import LabError
-from loadlab.regime_map import (
-    PRESETS,
-    MapPlan,
-    RegimeMap,
-    extract_points,
-    plan_map,
-    read_map,
-    refresh_map,
-    run_map,
-)
-from loadlab.results import (
+from loadlab.core.errors import LabError
+from loadlab.core.results import (
     CellResult,
     CellSpec,
     Estimate,
@@ -33,6 +23,16 @@ from loadlab.results import (
     Summary,
     Validity,
     write_json_atomic,
+)
+from loadlab.orchestration.regime_map import (
+    PRESETS,
+    MapPlan,
+    RegimeMap,
+    extract_points,
+    plan_map,
+    read_map,
+    refresh_map,
+    run_map,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -167,7 +167,7 @@ def test_bad_input_is_a_lab_error_with_a_fix(kwargs: dict[str, str], expected: s
 
 def test_the_command_refuses_an_unknown_preset(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "loadlab.cli", "map", "--preset", "nope"],
+        [sys.executable, "-m", "loadlab.cli.app", "map", "--preset", "nope"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -352,7 +352,7 @@ def test_presets_place_zero_on_their_log_axes() -> None:
 
 
 def test_a_panel_the_tuned_profile_does_not_cover_is_said_to_run_stock() -> None:
-    from loadlab.regime_map import panel_profiles, profile_caveats
+    from loadlab.orchestration.regime_map import panel_profiles, profile_caveats
 
     def ran(variant: str, workload: str, profile: str) -> CellResult:
         made = cell(variant, workload)

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from loadlab import precision
-from loadlab.config import RunConfig
-from loadlab.progress import Silent
-from loadlab.results import CellSpec, VariantRecord, read_manifest, read_summary
-from loadlab.runner import Run
+from loadlab.core.config import RunConfig
+from loadlab.core.progress import Silent
+from loadlab.core.results import CellSpec, VariantRecord, read_manifest, read_summary
+from loadlab.measurement import precision
+from loadlab.orchestration.runner import Run
 
 RATES = {"fastapi-async": 2000.0, "flask-sync": 1000.0}
 
@@ -65,7 +65,9 @@ class FakeLab:
 
 
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lab: FakeLab, **settings: Any) -> Path:
-    monkeypatch.setattr("loadlab.runner.open_lab", lambda *_: contextlib.nullcontext(lab))
+    monkeypatch.setattr(
+        "loadlab.orchestration.runner.open_lab", lambda *_: contextlib.nullcontext(lab)
+    )
     base: dict[str, Any] = {"variants": ["flask-sync", "fastapi-async"], "workloads": ["json"]}
     base |= {"repeats": 1, "duration_s": 10, "warmup_s": 0, "verify": False, "order_seed": 1}
     config = RunConfig.model_validate(base | settings)

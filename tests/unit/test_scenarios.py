@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from loadlab.errors import LabError
-from loadlab.report.claims import load_claims
-from loadlab.results import LoadLevel
-from loadlab.scenario import (
+from loadlab.core.errors import LabError
+from loadlab.core.results import LoadLevel
+from loadlab.core.scenario import (
     SCENARIOS_DIR,
     claims_plan,
     load_scenario,
@@ -21,6 +20,7 @@ from loadlab.scenario import (
     scenario_config,
     scenario_names,
 )
+from loadlab.report.claims import load_claims
 
 REQUIRED = {
     "synthetic-io",

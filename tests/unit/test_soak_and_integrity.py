@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from loadlab import integrity
-from loadlab.config import Soak
-from loadlab.config import Validity as Thresholds
-from loadlab.errors import LabError
-from loadlab.faults import Fault, read_faults
-from loadlab.results import Manifest, write_json_atomic
-from loadlab.soak import HOUR, MB, rss_series, rss_trends, slope
-from loadlab.validity import judge
+from loadlab.core import integrity
+from loadlab.core.config import Soak
+from loadlab.core.config import Validity as Thresholds
+from loadlab.core.errors import LabError
+from loadlab.core.results import Manifest, write_json_atomic
+from loadlab.measurement.faults import Fault, read_faults
+from loadlab.measurement.soak import HOUR, MB, rss_series, rss_trends, slope
+from loadlab.measurement.validity import judge
 
 
 def test_slope_is_a_least_squares_fit() -> None:

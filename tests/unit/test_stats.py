@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from loadlab.results import Estimate, Ratio
-from loadlab.stats import (
+from loadlab.core.results import Estimate, Ratio
+from loadlab.measurement.stats import (
     BLOCK_BOOTSTRAP,
     PAIRED_T,
     block_bootstrap_ratio,

@@ -7,11 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from loadlab.config import RunConfig
-from loadlab.config import Validity as Thresholds
-from loadlab.results import CellSpec, ComponentUsage, LoadLevel
-from loadlab.swarm import SwarmSizing, fixed_workers, next_worker_count, swarm_environment
-from loadlab.validity import SATURATED_AT_MOST, judge
+from loadlab.core.config import RunConfig
+from loadlab.core.config import Validity as Thresholds
+from loadlab.core.results import CellSpec, ComponentUsage, LoadLevel
+from loadlab.deployments.swarm import (
+    SwarmSizing,
+    fixed_workers,
+    next_worker_count,
+    swarm_environment,
+)
+from loadlab.measurement.validity import SATURATED_AT_MOST, judge
 
 
 def test_a_worker_under_the_threshold_is_kept() -> None:
@@ -52,7 +57,7 @@ def test_most_is_the_load_generators_cores() -> None:
 
 
 def test_auto_is_the_default_and_presets_use_it() -> None:
-    from loadlab.config import load_config
+    from loadlab.core.config import load_config
 
     assert RunConfig().locust_workers == "auto"
     for preset in ("quick", "standard", "full", "soak"):
@@ -62,10 +67,10 @@ def test_auto_is_the_default_and_presets_use_it() -> None:
 
 @pytest.mark.parametrize("bad", [0, -1, "many", 1.5, True])
 def test_a_worker_count_is_a_positive_number_or_auto(bad: object) -> None:
-    from loadlab.errors import LabError
+    from loadlab.core.errors import LabError
 
     with pytest.raises(LabError, match="locust_workers"):
-        from loadlab.config import load_config
+        from loadlab.core.config import load_config
 
         load_config("quick", overrides={"locust_workers": bad})
 
@@ -126,7 +131,7 @@ def test_saturated_at_the_most_says_so_and_stays_invalid() -> None:
 
 
 def test_a_capacity_search_shares_one_group_a_matrix_level_does_not() -> None:
-    from loadlab.backends.local import sizing_group
+    from loadlab.deployments.local import sizing_group
 
     def spec(phase: str, load: LoadLevel, repeat: int = 1) -> CellSpec:
         return CellSpec(

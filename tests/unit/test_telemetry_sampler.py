@@ -7,7 +7,7 @@ import io
 import os
 from pathlib import Path
 
-from loadlab.telemetry import Sampler, child_map, fixed
+from loadlab.measurement.telemetry import Sampler, child_map, fixed
 
 
 def test_members_are_the_roots_and_all_their_descendants() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loadlab.tracegen import shop_trace
+from loadlab.orchestration.tracegen import shop_trace
 from loadtests.pacing import ReplaySchedule, backlog
 from loadtests.replay import SHOP_TRACE, Replayer, fold_user_id, stats_name
 from loadtests.trace import (

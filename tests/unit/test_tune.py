@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from loadlab.profiles import load_tuned
-from loadlab.registry import KnobValue
-from loadlab.tune import (
+from loadlab.core.profiles import load_tuned
+from loadlab.core.registry import KnobValue
+from loadlab.orchestration.tune import (
     Trial,
     Tuner,
     TuneReport,

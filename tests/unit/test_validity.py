@@ -1,6 +1,6 @@
-from loadlab.config import Validity as Thresholds
-from loadlab.results import ComponentUsage
-from loadlab.validity import judge
+from loadlab.core.config import Validity as Thresholds
+from loadlab.core.results import ComponentUsage
+from loadlab.measurement.validity import judge
 
 
 def usage(busiest: float, total: float | None = None) -> ComponentUsage:

@@ -1,0 +1,281 @@
+"""A distributed Locust swarm: one master and N worker processes on this machine, and how
+many workers a cell gets (`SwarmSizing`: forced, or sized by measurement)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadlab.core.errors import LabError
+from loadlab.core.paths import REPO_ROOT, venv_bin
+from loadlab.core.results import LoadLevel
+from loadlab.deployments.ports import free_port
+from loadlab.deployments.processes import ManagedProcess
+
+LOCUSTFILE = REPO_ROOT / "loadtests" / "locustfile.py"
+
+
+def swarm_environment(
+    *,
+    workload: str,
+    load: LoadLevel,
+    users_seeded: int,
+    warmup_s: float,
+    duration_s: float,
+    measurement_out: Path,
+    window_s: float = 0.0,
+    swarm: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """The LOADLAB_* variables of docs/contracts.md, identical on master and workers.
+    `window_s` > 0 also records a latency histogram per window of that length (soak runs);
+    `swarm` (how the workers were sized) is copied into measurement.json by the master."""
+    extra = {"LOADLAB_SWARM": json.dumps(swarm, sort_keys=True)} if swarm is not None else {}
+    return {
+        "LOADLAB_WORKLOAD": workload,
+        "LOADLAB_USERS_SEEDED": str(users_seeded),
+        "LOADLAB_ARRIVAL_RATE": str(load.rate if load.model == "open" and load.rate else 0),
+        "LOADLAB_SWARM_USERS": str(load.users),
+        "LOADLAB_THINK_MS": str(load.think_time_ms),
+        "LOADLAB_WARMUP_S": str(warmup_s),
+        "LOADLAB_DURATION_S": str(warmup_s + duration_s),
+        "LOADLAB_MEASUREMENT_OUT": str(measurement_out),
+        "LOADLAB_WINDOW_S": str(window_s),
+        **extra,
+    }
+
+
+AUTO = "auto"
+
+
+def most_workers(cpus: set[int] | None = None) -> int:
+    """The most Locust workers auto sizing runs: one per core the load generator may use."""
+    return len(cpus) if cpus else len(os.sched_getaffinity(0))
+
+
+def fixed_workers(locust_workers: int | str, cpus: set[int] | None = None) -> int:
+    """The count for a backend that does not size by measurement (compose): a number as
+    given; "auto" as one worker per core of the load generator's own CPU set."""
+    return most_workers(cpus) if locust_workers == AUTO else int(locust_workers)
+
+
+def next_worker_count(
+    workers: int, busiest_worker_cpu: float | None, threshold: float, most: int
+) -> int | None:
+    """Auto sizing's one decision, after a cell ran with `workers` Locust workers: one more
+    worker when the busiest one's mean CPU over the measured window (percent of one core)
+    passed `threshold` (the validity limit, Validity.loadgen_cpu_percent) and the machine has
+    a core for it; None: the cell stands as it ran."""
+    if busiest_worker_cpu is None or busiest_worker_cpu <= threshold or workers >= most:
+        return None
+    return workers + 1
+
+
+@dataclass
+class SwarmSizing:
+    """How many Locust workers a cell runs with.
+
+    `fixed` forces a count. Otherwise (auto) a cell starts with the count its group (variant,
+    knobs, workload, load level; a capacity search's steps share one) needed last, one at
+    first, and is run again with one more whenever a worker saturated (`next_worker_count`),
+    up to `most`. One worker costs the least CPU per request, and on a co-located machine
+    the load generator's CPU is the app's loss; a second is worth it only when one cannot
+    keep up. The group remembers, so its later repeats start where the first one ended."""
+
+    fixed: int | None
+    most: int
+    threshold: float
+    learned: dict[Hashable, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(
+        cls, locust_workers: int | str, threshold: float, cpus: set[int] | None = None
+    ) -> SwarmSizing:
+        fixed = None if locust_workers == AUTO else int(locust_workers)
+        return cls(fixed=fixed, most=most_workers(cpus), threshold=threshold)
+
+    @property
+    def auto(self) -> bool:
+        return self.fixed is None
+
+    def first(self, group: Hashable) -> int:
+        if self.fixed is not None:
+            return self.fixed
+        return min(self.learned.get(group, 1), self.most)
+
+    def after(self, group: Hashable, workers: int, busiest_worker_cpu: float | None) -> int | None:
+        """The count to run the cell again with, or None when it stands (and is learned)."""
+        more = (
+            None
+            if self.fixed is not None
+            else next_worker_count(workers, busiest_worker_cpu, self.threshold, self.most)
+        )
+        if self.fixed is None:
+            self.learned[group] = more or workers
+        return more
+
+    def record(self, workers: int, earlier: list[dict[str, Any]]) -> dict[str, Any]:
+        """What measurement.json's `swarm` says: the count this cell ran with and why."""
+        return {
+            "sizing": AUTO if self.auto else "fixed",
+            "workers": workers,
+            "most": self.most if self.auto else workers,
+            "threshold_percent": self.threshold,
+            "earlier_attempts": earlier,
+        }
+
+
+@dataclass
+class Swarm:
+    host_url: str
+    cell_dir: Path
+    workers: int
+    load: LoadLevel
+    env: dict[str, str]
+    cpuset: set[int] | None = None
+    master: ManagedProcess | None = None
+    worker_procs: list[ManagedProcess] = field(default_factory=list)
+
+    @property
+    def total_s(self) -> float:
+        return float(self.env["LOADLAB_DURATION_S"])
+
+    @property
+    def staging(self) -> Path:
+        """Locust rewrites its CSVs in place while it runs; they live here until the master
+        has exited and are then renamed into the cell, so the cell only ever holds whole files."""
+        return self.cell_dir / ".locust-partial"
+
+    def pids(self) -> dict[str, list[int]]:
+        return {
+            "locust-master": [self.master.pid] if self.master else [],
+            "locust-worker": [w.pid for w in self.worker_procs],
+        }
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, **self.env, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+
+    def start(self) -> Swarm:
+        port = free_port()
+        locust = venv_bin("locust")
+        spawn_rate = max(self.load.users, 1)  # every user within the first second
+        safety_limit = int(self.total_s + 30)  # our timed stop ends it; this is a backstop
+        self.staging.mkdir(parents=True, exist_ok=True)
+        self.master = ManagedProcess(
+            "locust-master",
+            [
+                locust,
+                "-f",
+                str(LOCUSTFILE),
+                "--master",
+                "--headless",
+                "--master-bind-host",
+                "127.0.0.1",
+                "--master-bind-port",
+                str(port),
+                "--expect-workers",
+                str(self.workers),
+                "--expect-workers-max-wait",
+                "60",
+                "-u",
+                str(self.load.users),
+                "-r",
+                str(spawn_rate),
+                "-t",
+                f"{safety_limit}s",
+                "--host",
+                self.host_url,
+                "--csv",
+                str(self.staging / "locust"),
+                "--csv-full-history",
+                "--only-summary",
+                "--loglevel",
+                "INFO",
+            ],
+            log_path=self.cell_dir / "locust-master.log",
+            env=self._env(),
+            cwd=REPO_ROOT,
+            cpuset=self.cpuset,
+        ).start()
+        for index in range(self.workers):
+            self.worker_procs.append(
+                ManagedProcess(
+                    f"locust-worker-{index}",
+                    [
+                        locust,
+                        "-f",
+                        str(LOCUSTFILE),
+                        "--worker",
+                        "--master-host",
+                        "127.0.0.1",
+                        "--master-port",
+                        str(port),
+                        "--loglevel",
+                        "WARNING",
+                    ],
+                    log_path=self.cell_dir / f"locust-worker-{index}.log",
+                    env=self._env(),
+                    cwd=REPO_ROOT,
+                    cpuset=self.cpuset,
+                ).start()
+            )
+        return self
+
+    def wait(
+        self,
+        tick: Callable[[float], None] | None = None,
+        stop_early: Callable[[], bool] | None = None,
+    ) -> dict[str, Any]:
+        """Wait for the master to finish; returns measurement.json's content. When
+        `stop_early` says so, the master is asked to end the test now (SIGTERM: Locust stops
+        its workers and still writes what it measured)."""
+        assert self.master is not None
+        started = time.monotonic()
+        deadline = started + self.total_s + 90
+        stopping = False
+        while self.master.alive():
+            if not stopping and stop_early is not None and stop_early():
+                stopping = True
+                os.kill(self.master.pid, signal.SIGTERM)
+            if time.monotonic() > deadline:
+                raise LabError(
+                    f"the Locust master did not finish within {self.total_s + 90:.0f}s",
+                    hint=f"see {self.master.log_path}",
+                )
+            if tick:
+                tick(min(time.monotonic() - started, self.total_s))
+            time.sleep(0.25)
+        out = Path(self.env["LOADLAB_MEASUREMENT_OUT"])
+        if not out.exists():
+            raise LabError(
+                f"the Locust master exited (code {self.master.returncode()}) "
+                f"without writing {out.name}:\n{self.master.log_tail()}",
+                hint=f"see {self.master.log_path}",
+            )
+        return dict(json.loads(out.read_text()))
+
+    def stop(self) -> None:
+        for proc in [*self.worker_procs, *([self.master] if self.master else [])]:
+            proc.stop(timeout=5)
+        self.publish_csvs()
+
+    def publish_csvs(self) -> None:
+        """Rename Locust's finished CSVs from the staging folder into the cell (same file
+        system, so each rename is atomic); only once no Locust process can write them."""
+        if not self.staging.is_dir():
+            return
+        for path in sorted(self.staging.iterdir()):
+            os.replace(path, self.cell_dir / path.name)
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def __enter__(self) -> Swarm:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
