@@ -44,7 +44,7 @@ from loadlab.report.tables import (
     validity,
 )
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "reports" / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"  # package data
 RAW_SUFFIXES = {".csv", ".json", ".hdr"}
 ReportKind = Literal["report", "reproduction", "claims"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

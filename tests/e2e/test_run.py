@@ -51,6 +51,28 @@ def test_tiny_run_summarises_every_variant_and_workload(lab: Lab) -> None:
     assert lab.leftovers() == []
 
 
+def _checkout_changes() -> str:
+    """What `git status` says of the tracked trees a run could write to."""
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--", "reports", "loadlab", "services", "loadtests"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_a_run_leaves_its_report_under_results_and_the_checkout_as_it_was(lab: Lab) -> None:
+    before = _checkout_changes()
+    done = lab.run("run", *(a for a in TINY if a != "--no-report"), "--variants", "fastapi-async")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [run_dir] = lab.run_dirs()
+    assert (lab.results / "reports" / run_dir.name / "index.html").is_file()
+    assert (lab.results / "reports" / "index.html").is_file()
+    assert _checkout_changes() == before
+    assert lab.leftovers() == []
+
+
 @pytest.mark.parametrize("moment", ["verifying", "mid-cell"])
 def test_ctrl_c_stops_everything_and_keeps_finished_cells(lab: Lab, moment: str) -> None:
     from loadlab.core import integrity
