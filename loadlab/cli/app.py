@@ -143,6 +143,12 @@ def run(
         str | None,
         typer.Option(help="stock (what the docs give a user) or tuned (`loadlab tune`'s best)"),
     ] = None,
+    web: Annotated[
+        bool | None,
+        typer.Option(
+            "--web", help="watch it live: Locust's web UI on loopback (its address is printed)"
+        ),
+    ] = None,
     knob: Annotated[
         list[str] | None,
         typer.Option(help="VARIANT.KNOB=VALUE or KNOB=VALUE (all variants); repeatable"),
@@ -201,6 +207,7 @@ def run(
         "warmup_s": warmup,
         "scale": scale,
         "locust_workers": locust_workers,
+        "web": web,
         "app_workers": app_workers,
         "pool_size": pool_size,
         "profile": profile,

@@ -52,6 +52,9 @@ class RichProgress:
     def phase(self, text: str) -> None:
         self.bar.update(self.phase_task, description=text)
 
+    def note(self, text: str) -> None:
+        self.bar.console.print(text)
+
     def seed(self, table: str, done: int, total: int) -> None:
         if table not in self.seed_tasks:
             self.seed_tasks[table] = self.bar.add_task(f"seeding {table}", total=total)

@@ -169,6 +169,11 @@ class RunConfig(_Strict):
         description='"auto": one Locust worker, one more whenever a worker passes '
         "validity.loadgen_cpu_percent (up to the load generator's cores); a number forces it",
     )
+    web: bool = Field(
+        default=False,
+        description="the Locust master serves its web UI on loopback (watch the run live); "
+        "the run starts and ends by itself as usual",
+    )
     scale: float = Field(default=1.0, gt=0, le=10)
     data_seed: int = 20240601
     order_seed: int | None = None

@@ -9,6 +9,7 @@ from loadlab.core.results import CellResult, CellSpec
 
 class Progress(Protocol):
     def phase(self, text: str) -> None: ...
+    def note(self, text: str) -> None: ...  # a line that stays (phases are replaced)
     def seed(self, table: str, done: int, total: int) -> None: ...
     def cell_started(self, spec: CellSpec, index: int, total: int) -> None: ...
     def cell_tick(self, elapsed: float, total: float) -> None: ...
@@ -17,6 +18,9 @@ class Progress(Protocol):
 
 class Silent:
     def phase(self, text: str) -> None:
+        pass
+
+    def note(self, text: str) -> None:
         pass
 
     def seed(self, table: str, done: int, total: int) -> None:

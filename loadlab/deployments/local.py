@@ -18,8 +18,10 @@ from loadlab.core.results import CellSpec, write_json_atomic
 from loadlab.deployments.appserver import AppServer
 from loadlab.deployments.dataset import SeedProgress, ensure_seeded
 from loadlab.deployments.netem import EmulatedLink, emulated_link
+from loadlab.deployments.ports import preferred_port
 from loadlab.deployments.postgres import PostgresCluster
 from loadlab.deployments.swarm import Swarm, SwarmSizing, swarm_environment
+from loadlab.deployments.swarm_spec import WEB_PORT, WebUi
 from loadlab.measurement import pgstats
 from loadlab.measurement.faults import CellWatch
 from loadlab.measurement.telemetry import Sampler, fixed
@@ -60,6 +62,7 @@ class LocalLab:
         }
         if link is not None:
             self.postgres["network"] = link.record()
+        self.web = WebUi(port=preferred_port(WEB_PORT)) if config.web else None
         self.sizing = SwarmSizing.from_config(
             config.locust_workers, config.validity.loadgen_cpu_percent, self.load_cpus
         )
@@ -70,6 +73,7 @@ class LocalLab:
             "locust_workers_most": self.sizing.most if self.sizing.auto else config.locust_workers,
             "locust_workers_by_cell": {},  # cell id -> the workers it ran with (auto: measured)
             "app_workers": self.app_workers,
+            **({"locust_web": self.web.url} if self.web else {}),
         }
         self.caveats = []
         if link is not None:
@@ -161,7 +165,9 @@ class LocalLab:
         if self.link is not None and spec.db_rtt_ms is not None:
             self.link.set_rtt(spec.db_rtt_ms)
         before = pgstats.snapshot(self.admin_dsn)
-        swarm = Swarm(served.url, cell_dir, workers, spec.load, env, cpuset=self.load_cpus)
+        swarm = Swarm(
+            served.url, cell_dir, workers, spec.load, env, cpuset=self.load_cpus, web=self.web
+        )
         components = {
             "app": fixed(served.pid),
             "postgres": fixed(self.cluster.postmaster_pid()),
@@ -243,7 +249,13 @@ def local_lab(config: RunConfig, run_dir: Path, progress: Progress) -> Iterator[
         seed_progress: SeedProgress = progress.seed
         progress.phase(f"checking the seeded data (scale {config.scale:g})")
         data = ensure_seeded(cluster, config.scale, config.data_seed, seed_progress)
-        yield LocalLab(config, cluster, data, run_dir / "logs")
+        yield _announced(LocalLab(config, cluster, data, run_dir / "logs"), progress)
+
+
+def _announced(lab: LocalLab, progress: Progress) -> LocalLab:
+    if lab.web is not None:
+        progress.note(f"Locust web UI: {lab.web.url} (each cell's swarm, while it runs)")
+    return lab
 
 
 def place_behind(cluster: PostgresCluster, link: EmulatedLink) -> None:
@@ -285,7 +297,7 @@ def behind_emulated_link(
                     link.set_rtt(rtt)
                     link.measure(cluster.dsn())
                 link.set_rtt(network.db_rtt_ms[0])
-                yield LocalLab(config, cluster, data, run_dir / "logs", link)
+                yield _announced(LocalLab(config, cluster, data, run_dir / "logs", link), progress)
         finally:
             cluster.netns, cluster.listen_address, cluster.host = None, "127.0.0.1", "127.0.0.1"
             if previous_port is not None and not cluster.running_pid():

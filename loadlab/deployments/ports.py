@@ -13,6 +13,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def preferred_port(port: int, host: str = "127.0.0.1") -> int:
+    """`port` when nothing listens there (a well-known one a user expects), else a free one."""
+    try:
+        ensure_port_free(port, host)
+    except LabError:
+        return free_port(host)
+    return port
+
+
 def ensure_port_free(
     port: int, host: str = "127.0.0.1", what: str = "the lab", hint: str | None = None
 ) -> None:

@@ -18,6 +18,7 @@ from loadlab.core.paths import REPO_ROOT, venv_bin
 from loadlab.core.results import LoadLevel
 from loadlab.deployments.ports import free_port
 from loadlab.deployments.processes import ManagedProcess
+from loadlab.deployments.swarm_spec import SwarmSpec, WebUi
 
 LOCUSTFILE = REPO_ROOT / "loadtests" / "locustfile.py"
 
@@ -139,6 +140,7 @@ class Swarm:
     load: LoadLevel
     env: dict[str, str]
     cpuset: set[int] | None = None
+    web: WebUi | None = None
     master: ManagedProcess | None = None
     worker_procs: list[ManagedProcess] = field(default_factory=list)
 
@@ -161,43 +163,27 @@ class Swarm:
     def _env(self) -> dict[str, str]:
         return {**os.environ, **self.env, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
 
+    def spec(self, master_port: int) -> SwarmSpec:
+        return SwarmSpec(
+            target_url=self.host_url,
+            users=self.load.users,
+            total_s=self.total_s,
+            workers=self.workers,
+            csv_prefix=str(self.staging / "locust"),
+            environment=self.env,
+            locustfile=str(LOCUSTFILE),
+            master_bind_host="127.0.0.1",
+            master_port=master_port,
+            web=self.web,
+        )
+
     def start(self) -> Swarm:
-        port = free_port()
+        spec = self.spec(free_port())
         locust = venv_bin("locust")
-        spawn_rate = max(self.load.users, 1)  # every user within the first second
-        safety_limit = int(self.total_s + 30)  # our timed stop ends it; this is a backstop
         self.staging.mkdir(parents=True, exist_ok=True)
         self.master = ManagedProcess(
             "locust-master",
-            [
-                locust,
-                "-f",
-                str(LOCUSTFILE),
-                "--master",
-                "--headless",
-                "--master-bind-host",
-                "127.0.0.1",
-                "--master-bind-port",
-                str(port),
-                "--expect-workers",
-                str(self.workers),
-                "--expect-workers-max-wait",
-                "60",
-                "-u",
-                str(self.load.users),
-                "-r",
-                str(spawn_rate),
-                "-t",
-                f"{safety_limit}s",
-                "--host",
-                self.host_url,
-                "--csv",
-                str(self.staging / "locust"),
-                "--csv-full-history",
-                "--only-summary",
-                "--loglevel",
-                "INFO",
-            ],
+            spec.master_command(locust),
             log_path=self.cell_dir / "locust-master.log",
             env=self._env(),
             cwd=REPO_ROOT,
@@ -207,18 +193,7 @@ class Swarm:
             self.worker_procs.append(
                 ManagedProcess(
                     f"locust-worker-{index}",
-                    [
-                        locust,
-                        "-f",
-                        str(LOCUSTFILE),
-                        "--worker",
-                        "--master-host",
-                        "127.0.0.1",
-                        "--master-port",
-                        str(port),
-                        "--loglevel",
-                        "WARNING",
-                    ],
+                    spec.worker_command(locust),
                     log_path=self.cell_dir / f"locust-worker-{index}.log",
                     env=self._env(),
                     cwd=REPO_ROOT,
