@@ -381,7 +381,12 @@ def capacity_ratios(found: list[Capacity]) -> list[Ratio]:
             if not item.sustained_rps or not top.sustained_rps:
                 continue
             flags = [
-                Flag(source=c.variant, code=c.limit.code, message=c.limited_by)
+                Flag(
+                    source=c.variant,
+                    code=c.limit.code,
+                    message=c.limited_by,
+                    details=c.limit.details,
+                )
                 for c in (top, item)
                 if c.limit is not None and c.limit.code.loadgen_saturated
             ]
