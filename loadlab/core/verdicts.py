@@ -64,9 +64,9 @@ _TEMPLATES: dict[Verdict, str] = {
         "target rate not held: {achieved_rps:.0f} of {target_rate:.0f} req/s ({held:.0%})"
     ),
     Verdict.LOADGEN_SATURATED: _LOADGEN,
-    Verdict.LOADGEN_SATURATED_AT_MOST: _LOADGEN
-    + f", {SATURATED_AT_MOST}: "
-    + "{workers}, one per core",
+    Verdict.LOADGEN_SATURATED_AT_MOST: (
+        _LOADGEN + ", " + SATURATED_AT_MOST + ": {workers}, one per core"
+    ),
     Verdict.APP_DIED: "app process died: {detail}",
     Verdict.WORKER_LOST: "load generator worker lost: {detail}",
     Verdict.DATABASE_RESTARTED: "database restarted: {detail}",
