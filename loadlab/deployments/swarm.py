@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labcontract.env import SwarmEnv
 from loadlab.core.errors import LabError
 from loadlab.core.paths import REPO_ROOT, venv_bin
 from loadlab.core.results import LoadLevel
@@ -37,19 +38,18 @@ def swarm_environment(
     """The LOADLAB_* variables of docs/contracts.md, identical on master and workers.
     `window_s` > 0 also records a latency histogram per window of that length (soak runs);
     `swarm` (how the workers were sized) is copied into measurement.json by the master."""
-    extra = {"LOADLAB_SWARM": json.dumps(swarm, sort_keys=True)} if swarm is not None else {}
-    return {
-        "LOADLAB_WORKLOAD": workload,
-        "LOADLAB_USERS_SEEDED": str(users_seeded),
-        "LOADLAB_ARRIVAL_RATE": str(load.rate if load.model == "open" and load.rate else 0),
-        "LOADLAB_SWARM_USERS": str(load.users),
-        "LOADLAB_THINK_MS": str(load.think_time_ms),
-        "LOADLAB_WARMUP_S": str(warmup_s),
-        "LOADLAB_DURATION_S": str(warmup_s + duration_s),
-        "LOADLAB_MEASUREMENT_OUT": str(measurement_out),
-        "LOADLAB_WINDOW_S": str(window_s),
-        **extra,
-    }
+    return SwarmEnv(
+        workload=workload,
+        users_seeded=users_seeded,
+        arrival_rate=load.rate if load.model == "open" and load.rate else 0.0,
+        swarm_users=load.users,
+        think_ms=load.think_time_ms,
+        warmup_s=warmup_s,
+        duration_s=warmup_s + duration_s,
+        measurement_out=str(measurement_out),
+        window_s=window_s,
+        swarm=swarm,
+    ).to_env()
 
 
 AUTO = "auto"
