@@ -31,6 +31,7 @@ from loadlab.core.results import (
     Summary,
     VerificationResult,
     read_cell_spec,
+    read_manifest,
     write_json_atomic,
     write_text_atomic,
 )
@@ -421,7 +422,7 @@ def _baseline(found: list[Ratio]) -> str:
 
 
 def summarize(run_dir: Path) -> Summary:
-    manifest = Manifest.model_validate_json((run_dir / "manifest.json").read_text())
+    manifest = read_manifest(run_dir)
     config = RunConfig.model_validate(manifest.config)
     cpu_count = int(manifest.machine.get("cpu_count") or 0)
     cells: list[CellResult] = []
