@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from labcontract import dataset
+from labcontract.env import SwarmEnv
 from labcontract.measurement import MeasuredWindow, Measurement
 from labcontract.resources import RESOURCE_COLUMNS, Resource
 from labcontract.versions import MEASUREMENT_VERSION, SchemaVersionError
@@ -114,3 +118,42 @@ def test_the_labs_defaults_seed_with_the_contracts_seed() -> None:
     from loadlab.core.config import load_config
 
     assert load_config("quick").data_seed == dataset.DEFAULT_SEED
+
+
+MASTER = """
+from types import SimpleNamespace
+from loadtests import hdr
+from loadtests.tally import Recorder
+
+recorder = Recorder(window_s=5.0)
+recorder.measure_from = 0.0
+for i in range(100):
+    recorder.record("/db", 0.002, i * 0.1, None if i % 10 else "boom")
+hdr._merged.add("w1", recorder.drain(final=True))
+runner = SimpleNamespace(worker_count=1)
+hdr.write_measurement(SimpleNamespace(runner=runner, parsed_options=SimpleNamespace(num_users=4)))
+"""
+
+
+def test_the_master_writes_the_contracts_measurement(tmp_path: Path) -> None:
+    # in a process of its own: importing Locust monkey-patches this one with gevent
+    out = tmp_path / "cell" / "measurement.json"
+    env = SwarmEnv(workload="json", window_s=5.0, measurement_out=str(out), swarm={"workers": 1})
+    done = subprocess.run(
+        [sys.executable, "-c", MASTER],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), **env.to_env()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    written = Measurement.read(out)
+    assert written.schema_version == MEASUREMENT_VERSION
+    assert (written.workload, written.requests, written.errors) == ("json", 100, 10)
+    assert written.users == 4 and written.swarm == {"workers": 1}
+    assert [(w.index, w.start_s, w.requests) for w in written.windows] == [
+        (0, 0.0, 50),
+        (1, 5.0, 50),
+    ]
