@@ -3,6 +3,7 @@ cluster, docker-compose.yml's postgres command and the Ansible role's defaults a
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -80,3 +81,13 @@ def test_the_manifest_records_settings_as_the_server_shows_them() -> None:
     assert "current_setting(name)" in pg_settings.REPORT_QUERY
     assert "unit" not in pg_settings.REPORT_QUERY
     assert set(BENCHMARK_SETTINGS) <= set(pg_settings.REPORTED)
+
+
+PUBLISHED = sorted((Path(__file__).resolve().parents[2] / "reports").glob("**/manifest.json"))
+
+
+@pytest.mark.parametrize("path", PUBLISHED, ids=lambda p: p.parent.name)
+def test_published_manifests_show_the_settings_as_the_server_does(path: Path) -> None:
+    # SHOW's rendering of what was written: "512MB", never the glued "655368kB"
+    recorded = json.loads(path.read_text())["postgres"]["settings"]
+    assert {name: recorded.get(name) for name in BENCHMARK_SETTINGS} == BENCHMARK_SETTINGS
