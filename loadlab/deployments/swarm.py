@@ -3,7 +3,6 @@ many workers a cell gets (`SwarmSizing`: forced, or sized by measurement)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from labcontract.env import SwarmEnv
+from labcontract.measurement import Measurement
 from loadlab.core.errors import LabError
 from loadlab.core.paths import REPO_ROOT, venv_bin
 from loadlab.core.results import LoadLevel
@@ -35,7 +35,7 @@ def swarm_environment(
     window_s: float = 0.0,
     swarm: dict[str, Any] | None = None,
 ) -> dict[str, str]:
-    """The LOADLAB_* variables of docs/contracts.md, identical on master and workers.
+    """The LOADLAB_* variables (labcontract.env.SwarmEnv), identical on master and workers.
     `window_s` > 0 also records a latency histogram per window of that length (soak runs);
     `swarm` (how the workers were sized) is copied into measurement.json by the master."""
     return SwarmEnv(
@@ -146,7 +146,7 @@ class Swarm:
 
     @property
     def total_s(self) -> float:
-        return float(self.env["LOADLAB_DURATION_S"])
+        return SwarmEnv.from_env(self.env).duration_s
 
     @property
     def staging(self) -> Path:
@@ -206,8 +206,8 @@ class Swarm:
         self,
         tick: Callable[[float], None] | None = None,
         stop_early: Callable[[], bool] | None = None,
-    ) -> dict[str, Any]:
-        """Wait for the master to finish; returns measurement.json's content. When
+    ) -> Measurement:
+        """Wait for the master to finish; returns its measurement.json. When
         `stop_early` says so, the master is asked to end the test now (SIGTERM: Locust stops
         its workers and still writes what it measured)."""
         assert self.master is not None
@@ -226,14 +226,14 @@ class Swarm:
             if tick:
                 tick(min(time.monotonic() - started, self.total_s))
             time.sleep(0.25)
-        out = Path(self.env["LOADLAB_MEASUREMENT_OUT"])
+        out = Path(SwarmEnv.from_env(self.env).measurement_out)
         if not out.exists():
             raise LabError(
                 f"the Locust master exited (code {self.master.returncode()}) "
                 f"without writing {out.name}:\n{self.master.log_tail()}",
                 hint=f"see {self.master.log_path}",
             )
-        return dict(json.loads(out.read_text()))
+        return Measurement.read(out)
 
     def stop(self) -> None:
         for proc in [*self.worker_procs, *([self.master] if self.master else [])]:
