@@ -142,17 +142,17 @@ class SwarmEnv(BaseModel):
         return cls.model_validate(raw)
 
 
+def _default(value: object) -> str:
+    if value is None or value == "":
+        return ""  # unset means "not used", which the description says
+    shown = f"{value:g}" if isinstance(value, float) else str(value)
+    return f" (default `{shown}`)"
+
+
 def variables() -> dict[str, str]:
     """Every variable of the contract and its description (with its default, when it has
     one worth saying), in the model's order."""
     described = {}
     for field in SwarmEnv.model_fields.values():
-        default = (
-            ""
-            if field.default in (None, "")
-            else f" (default `{field.default:g}`)"
-            if isinstance(field.default, float)
-            else f" (default `{field.default}`)"
-        )
-        described[str(field.alias)] = str(field.description or "") + default
+        described[str(field.alias)] = str(field.description or "") + _default(field.default)
     return described
