@@ -16,6 +16,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from labcontract.versions import (
+    MANIFEST_VERSION,
+    SUMMARY_VERSION,
+    SchemaVersionError,
+    schema_version,
+)
+from loadlab.core.errors import LabError
 from loadlab.core.verdicts import Finding, Flag
 
 
@@ -300,6 +307,12 @@ class SoakResult(_Model):
 
 
 class Summary(_Model):
+    schema_version: int = Field(
+        default=SUMMARY_VERSION,
+        ge=1,
+        le=SUMMARY_VERSION,
+        description="the format's version (docs/contracts.md); none = 1",
+    )
     run_id: str
     backend: str
     preset: str | None = None
@@ -344,6 +357,12 @@ class VariantRecord(_Model):
 class Manifest(_Model):
     model_config = ConfigDict(extra="allow")
 
+    schema_version: int = Field(
+        default=MANIFEST_VERSION,
+        ge=1,
+        le=MANIFEST_VERSION,
+        description="the format's version (docs/contracts.md); none = 1",
+    )
     run_id: str
     loadlab_version: str
     git_sha: str | None = None
@@ -402,12 +421,25 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+def _read_versioned(path: Path, current: int) -> dict[str, Any]:
+    """A results file's JSON, once its schema_version is one this loadlab reads."""
+    raw = json.loads(path.read_text())
+    if not isinstance(raw, dict):
+        raise LabError(f"{path}: not a JSON object")
+    try:
+        found = schema_version(raw, path, current)
+    except SchemaVersionError as error:
+        raise LabError(str(error)) from None
+    # what was read says which version it was written as (older formats are read up)
+    return {**raw, "schema_version": found}
+
+
 def read_manifest(run_dir: Path) -> Manifest:
-    return Manifest.model_validate_json((run_dir / "manifest.json").read_text())
+    return Manifest.model_validate(_read_versioned(run_dir / "manifest.json", MANIFEST_VERSION))
 
 
 def read_summary(run_dir: Path) -> Summary:
-    return Summary.model_validate_json((run_dir / "summary.json").read_text())
+    return Summary.model_validate(_read_versioned(run_dir / "summary.json", SUMMARY_VERSION))
 
 
 def read_cell_spec(cell_dir: Path) -> CellSpec:

@@ -11,10 +11,12 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
+from labcontract.measurement import Measurement
+from labcontract.resources import Resource
 from loadlab.core.config import RunConfig
 from loadlab.core.config import Validity as Thresholds
 from loadlab.core.registry import UnknownVariantError, base_variant, get_variant
@@ -30,6 +32,7 @@ from loadlab.core.results import (
     Summary,
     VerificationResult,
     read_cell_spec,
+    read_manifest,
     write_json_atomic,
     write_text_atomic,
 )
@@ -61,10 +64,14 @@ def component_usage(path: Path, start: float, stop: float) -> dict[str, Componen
     )
     with path.open() as handle:
         for row in csv.DictReader(handle):
-            when = float(row["time"])
+            when = float(row[Resource.TIME])
             if start <= when <= stop + 0.5:
-                per_sample[row["component"]][when].append(
-                    (int(row["pid"]), float(row["cpu_percent"]), int(row["rss_bytes"]))
+                per_sample[row[Resource.COMPONENT]][when].append(
+                    (
+                        int(row[Resource.PID]),
+                        float(row[Resource.CPU_PERCENT]),
+                        int(row[Resource.RSS_BYTES]),
+                    )
                 )
     usage: dict[str, ComponentUsage] = {}
     for component, samples in per_sample.items():
@@ -108,25 +115,23 @@ def analyze_cell(cell_dir: Path, thresholds: Thresholds, cpu_count: int) -> Cell
     if not (cell_dir / "cell.json").exists() or not (measurement_path.exists() or faults):
         return None
     spec = read_cell_spec(cell_dir)
-    measurement: dict[str, Any] = (
-        json.loads(measurement_path.read_text()) if measurement_path.exists() else {}
-    )
-    histogram = latency.decode(measurement.get("hdr", ""))
+    measurement = Measurement.read(measurement_path) if measurement_path.exists() else Measurement()
+    histogram = latency.decode(measurement.hdr)
     hdr_path = cell_dir / "latency.hdr"
-    if not hdr_path.exists() and measurement.get("hdr"):
-        write_text_atomic(hdr_path, measurement["hdr"])
-    requests = int(measurement.get("requests", 0))
-    errors = int(measurement.get("errors", 0))
-    measured = float(measurement.get("measured_s", 0.0)) or spec.duration_s
+    if not hdr_path.exists() and measurement.hdr:
+        write_text_atomic(hdr_path, measurement.hdr)
+    requests = measurement.requests
+    errors = measurement.errors
+    measured = measurement.measured_s or spec.duration_s
     throughput = (requests - errors) / measured if measured else 0.0
     target = spec.load.rate if spec.load.model == "open" else None
     achieved = requests / measured if measured else 0.0
     resources = component_usage(
         cell_dir / "resources.csv",
-        float(measurement.get("measure_from_wall") or 0.0),
-        float(measurement.get("stop_wall") or float("inf")),
+        measurement.measure_from_wall or 0.0,
+        measurement.stop_wall or float("inf"),
     )
-    backlog = int(measurement.get("backlog") or 0)
+    backlog = measurement.backlog
     validity = judge(
         requests=requests,
         errors=errors,
@@ -134,12 +139,12 @@ def analyze_cell(cell_dir: Path, thresholds: Thresholds, cpu_count: int) -> Cell
         achieved_rps=achieved,
         resources=resources,
         cpu_count=cpu_count,
-        workers_expected=int(measurement.get("workers_expected") or 0),
-        workers_final=int(measurement.get("workers_final") or 0),
+        workers_expected=measurement.workers_expected,
+        workers_final=measurement.workers_final,
         thresholds=thresholds,
         backlog=backlog,
         faults=[f.reason for f in faults],
-        swarm=measurement.get("swarm"),
+        swarm=measurement.swarm,
     )
     return CellResult(
         spec=spec,
@@ -154,8 +159,8 @@ def analyze_cell(cell_dir: Path, thresholds: Thresholds, cpu_count: int) -> Cell
         resources=resources,
         statements_per_request=statements_per_request(cell_dir),
         validity=validity,
-        workers_reported=int(measurement.get("workers_reported") or 0),
-        failures=dict(measurement.get("failures") or {}),
+        workers_reported=measurement.workers_reported,
+        failures=dict(measurement.failures),
     )
 
 
@@ -442,7 +447,7 @@ def _baseline(found: list[Ratio]) -> str:
 
 
 def summarize(run_dir: Path) -> Summary:
-    manifest = Manifest.model_validate_json((run_dir / "manifest.json").read_text())
+    manifest = read_manifest(run_dir)
     config = RunConfig.model_validate(manifest.config)
     cpu_count = int(manifest.machine.get("cpu_count") or 0)
     cells: list[CellResult] = []
