@@ -1,5 +1,6 @@
 """The playbooks against real booted hosts: converge site.yml on a three-host test bed, run a
-tiny matrix with `loadlab run --backend ansible` (bench.yml), build its report, and converge
+tiny matrix with `loadlab run --backend ansible` (the runner driving lab.yml, serve.yml,
+cell.yml and stop.yml), build its report, and converge
 again with nothing to change."""
 
 from __future__ import annotations
@@ -74,13 +75,13 @@ def test_converge_bench_and_converge_again(testbed: Bed, tmp_path: Path) -> None
     hba = node(testbed, "tb1", "grep -v '^#' /etc/postgresql/15/main/pg_hba.conf")
     assert "10.213.37.12/32" in hba and "10.213.37.13/32" in hba and " trust" not in hba
 
-    # A tiny matrix, as a user runs it: the CLI writes the extra vars and runs bench.yml.
+    # A tiny matrix, as a user runs it: the runner drives the playbooks.
     results = tmp_path / "results"
     bench = loadlab(
         "run", "--backend", "ansible", "-i", str(testbed.inventory),
         "--variants", ",".join(VARIANTS), "--workloads", "db-read", "--users", "4",
         "--repeats", "1", "--duration", "5", "--warmup", "1", "--scale", "0.001",
-        # the inventory's sizes: bench.yml renders the units with the run's, and the second
+        # the inventory's sizes: serve.yml renders the units with the run's, and the second
         # converge would rightly put the inventory's back
         "--app-workers", "1", "--pool-size", "4",
         "--no-verify", "--results", str(results), "--no-report",
@@ -98,6 +99,11 @@ def test_converge_bench_and_converge_again(testbed: Bed, tmp_path: Path) -> None
     assert any("test bed" in caveat for caveat in manifest.caveats)
     assert set(manifest.variants) == set(VARIANTS)
     assert manifest.variants["flask-sync"].pool_size == 4 and manifest.config["pool_size"] == 4
+    # the runner's own records: the order, the sealed cells, the playbooks' logs
+    assert manifest.order["sequence"] and set(manifest.checksums or {}) == set(
+        manifest.order["sequence"]
+    )
+    assert (run_dir / "ansible" / "cell.log").exists()
     summary = read_summary(run_dir)
     assert sorted(c.spec.variant for c in summary.cells) == sorted(VARIANTS)
     for cell in summary.cells:
