@@ -100,6 +100,13 @@ def find_capacity(
 
 class Run:
     def __init__(self, config: RunConfig, root: Path, progress: Progress) -> None:
+        if config.backend == "ansible" and not config.inventory:
+            # before the run's folder exists: nothing is left behind by a run that cannot start
+            raise LabError(
+                "the ansible backend needs an inventory",
+                hint="loadlab run --backend ansible -i playbooks/inventories/hosts.yml (copy it "
+                "and put in your hosts), or the test bed's inventories/testbed/hosts.yml",
+            )
         self.config = config
         self.progress = progress
         self.run_id = new_run_id()

@@ -70,7 +70,9 @@ def test_precision_settings_are_checked() -> None:
     with pytest.raises(LabError, match="give precision too"):
         load_config("quick", overrides={"budget_s": 600})
     # every backend goes through the runner, which adds the blocks
-    assert load_config("quick", overrides={"precision": 0.03, "backend": "ansible"}).precision
+    assert load_config(
+        "quick", overrides={"precision": 0.03, "backend": "ansible", "inventory": "hosts.yml"}
+    ).precision
     with pytest.raises(LabError, match="precision"):
         load_config("quick", overrides={"precision": 3})
     config = load_config("quick", overrides={"precision": 0.03, "budget_s": 900})
