@@ -27,7 +27,7 @@ from loadlab.core.results import CellSpec, VariantRecord
 from loadlab.deployments.ansible import collect
 from loadlab.deployments.ansible.playbook import Playbooks
 from loadlab.deployments.ansible.topology import TESTBED_CAVEAT, app_node, topology
-from loadlab.deployments.swarm import swarm_environment
+from loadlab.deployments.swarm import cell_environment
 from loadlab.deployments.swarm_spec import SwarmSpec
 
 SWARM_SLACK_S = 120  # the swarm's own backstop, the workers' start and the fetch
@@ -164,14 +164,11 @@ class AnsibleLab:
 
     def swarm_spec(self, spec: CellSpec, node_dir: str) -> SwarmSpec:
         master = self.facts["master"]
-        environment = swarm_environment(
-            workload=spec.workload,
-            load=spec.load,
+        environment = cell_environment(
+            spec,
+            self.config,
             users_seeded=int(self.data["users"]),
-            warmup_s=spec.warmup_s,
-            duration_s=spec.duration_s,
             measurement_out=Path(node_dir) / "measurement.json",
-            window_s=self.config.soak.window_s if self.config.soak.enabled else 0.0,
         )
         return SwarmSpec(
             target_url=self.facts["app"]["url"],
