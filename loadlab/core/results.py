@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loadlab.core.verdicts import Finding, Flag
+
 
 def new_run_id() -> str:
     """`20261202-190000-1a2b`: when (UTC) and four random hex digits, so runs sort by time."""
@@ -94,11 +96,12 @@ class ComponentUsage(_Model):
 
 
 class Validity(_Model):
-    """`reasons` make a cell invalid; `warnings` are caveats that do not (machine saturation)."""
+    """`reasons` make a cell invalid; `warnings` are caveats that do not (machine saturation).
+    Each is a coded `Finding`; a plain string (results from before codes) is read as one."""
 
     valid: bool = True
-    reasons: list[str] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
+    reasons: list[Finding] = Field(default_factory=list)
+    warnings: list[Finding] = Field(default_factory=list)
 
 
 class CellResult(_Model):
@@ -144,7 +147,9 @@ class Aggregate(_Model):
     errors: int
     requests: int
     valid: bool
-    invalid_reasons: list[str] = Field(default_factory=list)
+    invalid_reasons: list[Finding] = Field(
+        default_factory=list, description="every reason of its invalid cells, once each"
+    )
     db_rtt_ms: float | None = None
 
 
@@ -158,7 +163,9 @@ class Ratio(_Model):
     basis: Literal["throughput", "capacity"] = "throughput"
     estimate: Estimate
     flagged: bool = False
-    flag_reasons: list[str] = Field(default_factory=list)
+    flag_reasons: list[Flag] = Field(
+        default_factory=list, description="each invalid cell's reasons, with the cell's id"
+    )
     db_rtt_ms: float | None = None
     method: str = Field(
         default="independent-bootstrap-medians",
@@ -220,6 +227,9 @@ class Capacity(_Model):
     sustained_rps: float
     steps: list[CapacityStep] = Field(default_factory=list)
     limited_by: str = ""
+    limit: Finding | None = Field(
+        default=None, description="the verdict on the step that ended the search (coded)"
+    )
 
 
 class ExtraStatement(_Model):
