@@ -9,12 +9,14 @@ import secrets
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from loadlab.core.registry import load_registry
 from loadlab.core.results import read_manifest, read_summary
+from loadlab.core.verdicts import Verdict
 from tests.ansible.conftest import REPO, TESTBED_SH, Bed, PlaybookRun, ansible_env, run_playbook
 
 # A converge from scratch takes minutes (packages, a venv per node); the default per-test
@@ -127,6 +129,34 @@ def test_converge_bench_and_converge_again(testbed: Bed, tmp_path: Path) -> None
     built = loadlab("report", str(run_dir), "--out", str(reports), "--name", "testbed", env=env)
     assert built.returncode == 0, f"loadlab report failed:\n{built.stdout}\n{built.stderr}"
     assert (reports / "testbed" / "index.html").exists()
+
+    # A unit that dies mid-cell is a fault: recorded, and the cell is marked invalid.
+    faulted = tmp_path / "faulted"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "loadlab.cli.app", "run", "--backend", "ansible",
+         "-i", str(testbed.inventory), "--variants", "flask-sync", "--workloads", "db-read",
+         "--users", "4", "--repeats", "1", "--duration", "12", "--warmup", "1",
+         "--scale", "0.001", "--app-workers", "1", "--pool-size", "4", "--no-verify",
+         "--results", str(faulted), "--no-report"],
+        cwd=REPO, env={**env, "LOADLAB_ANSIBLE_ARGS": f"-e {source}", "COLUMNS": "200"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and run.poll() is None:
+        logs = list(faulted.glob("*/ansible/cell.log"))
+        if logs and "Wait for the master to stop itself" in logs[0].read_text():
+            break
+        time.sleep(0.5)
+    time.sleep(3)  # into the measured window
+    node(testbed, "tb2", "systemctl kill --signal=KILL loadlab-app-flask-sync.service")
+    output, _ = run.communicate(timeout=600)
+    say(f"\nthe faulted run: exit {run.returncode}\n{output[-2000:]}")
+    assert run.returncode == 0, output[-4000:]
+    (faulted_dir,) = list(faulted.iterdir())
+    (cell,) = read_summary(faulted_dir).cells
+    assert not cell.validity.valid
+    assert Verdict.APP_DIED in {r.code for r in cell.validity.reasons}, cell.validity.reasons
+    assert (faulted_dir / "cells" / cell.spec.cell_id / "faults.json").exists()
 
     again = run_playbook("site.yml", *common, env=env)
     report("second converge of site.yml", again)
