@@ -32,7 +32,7 @@ BACKENDS: dict[str, Capabilities] = {
     ),
     # the nodes' sizes come from the inventory; the database is not reachable from here
     "ansible": Capabilities(
-        db_rtt=False, web=False, soak_windows=True, cpusets=False, forced_locust_workers=False,
+        db_rtt=False, web=True, soak_windows=True, cpusets=False, forced_locust_workers=False,
         verify=False,
     ),
 }  # fmt: skip

@@ -10,6 +10,7 @@ import shlex
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -130,14 +131,15 @@ def test_converge_bench_and_converge_again(testbed: Bed, tmp_path: Path) -> None
     assert built.returncode == 0, f"loadlab report failed:\n{built.stdout}\n{built.stderr}"
     assert (reports / "testbed" / "index.html").exists()
 
-    # A unit that dies mid-cell is a fault: recorded, and the cell is marked invalid.
+    # A unit that dies mid-cell is a fault: recorded, and the cell is marked invalid; the
+    # run is watched live with --web meanwhile.
     faulted = tmp_path / "faulted"
     run = subprocess.Popen(
         [sys.executable, "-m", "loadlab.cli.app", "run", "--backend", "ansible",
          "-i", str(testbed.inventory), "--variants", "flask-sync", "--workloads", "db-read",
          "--users", "4", "--repeats", "1", "--duration", "12", "--warmup", "1",
          "--scale", "0.001", "--app-workers", "1", "--pool-size", "4", "--no-verify",
-         "--results", str(faulted), "--no-report"],
+         "--results", str(faulted), "--no-report", "--web"],
         cwd=REPO, env={**env, "LOADLAB_ANSIBLE_ARGS": f"-e {source}", "COLUMNS": "200"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -148,7 +150,12 @@ def test_converge_bench_and_converge_again(testbed: Bed, tmp_path: Path) -> None
             break
         time.sleep(0.5)
     time.sleep(3)  # into the measured window
-    node(testbed, "tb2", "systemctl kill --signal=KILL loadlab-app-flask-sync.service")
+    # --web: the master's own UI, on this machine's loopback through an SSH tunnel
+    web = read_manifest(next(faulted.iterdir())).topology["locust_web"]
+    with urllib.request.urlopen(web, timeout=10) as page:
+        assert page.status == 200 and b"locust" in page.read().lower()
+    main_pid = "systemctl show --property=MainPID --value loadlab-app-flask-sync.service"
+    node(testbed, "tb2", f"kill -KILL $({main_pid})")
     output, _ = run.communicate(timeout=600)
     say(f"\nthe faulted run: exit {run.returncode}\n{output[-2000:]}")
     assert run.returncode == 0, output[-4000:]

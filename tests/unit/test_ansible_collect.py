@@ -13,6 +13,7 @@ from loadlab.core.errors import LabError
 from loadlab.core.progress import Silent
 from loadlab.core.results import CellSpec, LoadLevel
 from loadlab.deployments.ansible import collect
+from loadlab.deployments.ansible.forward import tunnel_command
 from loadlab.deployments.ansible.lab import AnsibleLab, _words
 from loadlab.measurement.faults import read_faults
 
@@ -103,3 +104,26 @@ def test_the_cell_leaves_the_layout_of_every_backend(tmp_path: Path) -> None:
     assert (tmp_path / "locust_stats.csv").exists() and (tmp_path / "measurement.json").exists()
     assert (tmp_path / "pg_stat_statements.json").exists()
     assert (tmp_path / "nodes" / "tb3" / collect.WORKERS_AFTER).exists()  # kept, as evidence
+
+
+def test_the_web_ui_is_reached_through_ssh_as_ansible_reaches_the_master() -> None:
+    settings = {
+        "ansible_host": "10.0.0.3",
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": "/keys/lab",
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no",
+    }
+    argv = tunnel_command(settings, "tb3", 18089, 8089)
+    assert argv[-1] == "root@10.0.0.3"
+    assert "127.0.0.1:18089:127.0.0.1:8089" in argv and "/keys/lab" in argv
+    assert "StrictHostKeyChecking=no" in argv
+    with pytest.raises(LabError, match="template"):
+        tunnel_command({"ansible_host": "{{ x }}"}, "tb3", 1, 2)
+
+
+def test_with_web_the_master_serves_its_ui_on_its_loopback(tmp_path: Path) -> None:
+    made = lab(tmp_path)
+    made.config = made.config.model_copy(update={"web": True})
+    master = made.swarm_spec(spec(), "/cells/001-x").master_args()
+    assert master[:2] == ["--master", "--autostart"] and "--headless" not in master
+    assert master[master.index("--web-host") + 1] == "127.0.0.1"

@@ -18,7 +18,7 @@ from loadlab.orchestration.runner import Run
     [
         ("compose", {"network": {"db_rtt_ms": [1]}}, "emulated database link"),
         ("ansible", {"network": {"db_rtt_ms": [1]}}, "emulated database link"),
-        ("ansible", {"web": True}, "web UI"),
+        ("compose", {"web": True}, "web UI"),
         ("ansible", {"locust_workers": 2}, "loadlab_locust_workers_per_host"),
         ("ansible", {"cpusets": {"app": "0", "db": "0", "load": "0"}}, "pinned cores"),
     ],

@@ -25,10 +25,12 @@ from loadlab.core.progress import Progress
 from loadlab.core.registry import get_variant
 from loadlab.core.results import CellSpec, VariantRecord
 from loadlab.deployments.ansible import collect
+from loadlab.deployments.ansible.forward import WebTunnel, host_settings, tunnel_command
 from loadlab.deployments.ansible.playbook import Playbooks
 from loadlab.deployments.ansible.topology import TESTBED_CAVEAT, app_node, topology
+from loadlab.deployments.ports import preferred_port
 from loadlab.deployments.swarm import cell_environment
-from loadlab.deployments.swarm_spec import SwarmSpec
+from loadlab.deployments.swarm_spec import WEB_PORT, SwarmSpec, WebUi
 
 SWARM_SLACK_S = 120  # the swarm's own backstop, the workers' start and the fetch
 
@@ -77,6 +79,7 @@ class AnsibleLab:
         self.topology: dict[str, Any] = {}
         self.caveats: list[str] = []
         self.machine: dict[str, Any] = {}
+        self.tunnel: WebTunnel | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> AnsibleLab:
@@ -119,8 +122,25 @@ class AnsibleLab:
         self.packages = dict(node.get("packages", {}))
         if self.facts.get("testbed"):
             self.caveats.append(TESTBED_CAVEAT)
+        if self.config.web:
+            self._open_web_tunnel()
+
+    def _open_web_tunnel(self) -> None:
+        master = self.facts["master"]["host"]
+        settings = host_settings(str(self.config.inventory), master, self.config.ansible_vars)
+        local = preferred_port(WEB_PORT)
+        command = tunnel_command(settings, master, local, WEB_PORT)
+        self.tunnel = WebTunnel(command, local, self.state_dir / "web-tunnel.log").__enter__()
+        self.topology["locust_web"] = self.tunnel.url
+        self.progress.note(
+            f"Locust web UI: {self.tunnel.url} (each cell's swarm, while it runs; an SSH "
+            f"tunnel to {master})"
+        )
 
     def _stop(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.__exit__(None, None, None)
+            self.tunnel = None
         with contextlib.suppress(LabError):
             self.playbooks.run("stop.yml", {}, what="stopping the lab's units")
 
@@ -181,6 +201,8 @@ class AnsibleLab:
             master_port=int(master["port"]),
             master_host=str(master["address"]),
             master_logfile=f"{node_dir}/locust-master.log",
+            # on the master's loopback only: this machine reaches it through the tunnel
+            web=WebUi(host="127.0.0.1", port=WEB_PORT) if self.config.web else None,
         )
 
     def run_cell(self, spec: CellSpec, served: Served, cell_dir: Path, progress: Progress) -> None:
