@@ -255,13 +255,8 @@ def run(
 
 def _execute(cfg: Any, results: Path | None) -> Path:
     from loadlab.cli.console import RichProgress, console
-    from loadlab.deployments.processes import interrupts_as_keyboard_interrupt
-
-    if cfg.backend == "ansible":
-        from loadlab.deployments.ansible import run_ansible
-
-        return Path(run_ansible(cfg, results))
     from loadlab.core.paths import results_root, usable_results_root
+    from loadlab.deployments.processes import interrupts_as_keyboard_interrupt
     from loadlab.orchestration.runner import Run
 
     root = usable_results_root(results or results_root())

@@ -201,6 +201,10 @@ class RunConfig(_Strict):
     validity: Validity = Field(default_factory=Validity)
     soak: Soak = Field(default_factory=Soak)
     inventory: str | None = Field(default=None, description="ansible backend: the inventory")
+    ansible_vars: list[str] = Field(
+        default_factory=list,
+        description="ansible backend: extra-vars files given to every playbook (-e @FILE)",
+    )
     network: NetworkEmulation | None = Field(
         default=None, description="local backend: put PostgreSQL behind an emulated link"
     )
@@ -285,11 +289,11 @@ class RunConfig(_Strict):
         unknown = [w for w in self.capacity.workloads if not is_workload(w)]
         if unknown:
             raise ValueError(f"capacity.workloads: unknown workload(s) {', '.join(unknown)}")
-        if self.network and self.backend != "local":
-            raise ValueError("network emulation (db_rtt_ms) is only available on the local backend")
+        from loadlab.core.capabilities import unsupported
+
+        if problem := unsupported(self):
+            raise ValueError(problem)
         self._check_knobs()
-        if self.precision is not None and self.backend == "ansible":
-            raise ValueError("precision: the ansible playbook runs a fixed plan; use --repeats")
         if self.budget_s is not None and self.precision is None:
             raise ValueError("budget_s is the time a --precision run may take; give precision too")
         if self.calibrate and self.calibrate not in self.variants:

@@ -20,7 +20,7 @@ from loadlab.deployments.dataset import SeedProgress, ensure_seeded
 from loadlab.deployments.netem import EmulatedLink, emulated_link
 from loadlab.deployments.ports import preferred_port
 from loadlab.deployments.postgres import PostgresCluster
-from loadlab.deployments.swarm import Swarm, SwarmSizing, swarm_environment
+from loadlab.deployments.swarm import Swarm, SwarmSizing, cell_environment
 from loadlab.deployments.swarm_spec import WEB_PORT, WebUi
 from loadlab.measurement import pgstats
 from loadlab.measurement.faults import CellWatch
@@ -152,14 +152,11 @@ class LocalLab:
         swarm_record: dict[str, Any],
     ) -> bool:
         """One run of the cell with `workers` Locust workers; True when a fault cut it."""
-        env = swarm_environment(
-            workload=spec.workload,
-            load=spec.load,
+        env = cell_environment(
+            spec,
+            self.config,
             users_seeded=int(self.data["users"]),
-            warmup_s=spec.warmup_s,
-            duration_s=spec.duration_s,
             measurement_out=cell_dir / "measurement.json",
-            window_s=self.config.soak.window_s if self.config.soak.enabled else 0.0,
             swarm=swarm_record,
         )
         if self.link is not None and spec.db_rtt_ms is not None:

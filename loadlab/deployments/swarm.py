@@ -16,7 +16,7 @@ from labcontract.env import SwarmEnv
 from labcontract.measurement import Measurement
 from loadlab.core.errors import LabError
 from loadlab.core.paths import REPO_ROOT, venv_bin
-from loadlab.core.results import LoadLevel
+from loadlab.core.results import CellSpec, LoadLevel
 from loadlab.deployments.ports import free_port
 from loadlab.deployments.processes import ManagedProcess
 from loadlab.deployments.swarm_spec import SwarmSpec, WebUi
@@ -50,6 +50,28 @@ def swarm_environment(
         window_s=window_s,
         swarm=swarm,
     ).to_env()
+
+
+def cell_environment(
+    spec: CellSpec,
+    config: Any,
+    *,
+    users_seeded: int,
+    measurement_out: Path,
+    swarm: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """`swarm_environment` for one cell of a run: its workload, load and windows, and the
+    run's soak windows when it is a soak run. Every backend's cells start from this."""
+    return swarm_environment(
+        workload=spec.workload,
+        load=spec.load,
+        users_seeded=users_seeded,
+        warmup_s=spec.warmup_s,
+        duration_s=spec.duration_s,
+        measurement_out=measurement_out,
+        window_s=config.soak.window_s if config.soak.enabled else 0.0,
+        swarm=swarm,
+    )
 
 
 AUTO = "auto"

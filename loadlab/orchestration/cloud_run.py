@@ -203,22 +203,24 @@ def run(
     results: Path | None = None,
     reports: Path = Path("reports"),
 ) -> CloudState:
-    """provision -> site.yml -> bench.yml (results fetched into results/<run-id>/) -> report
-    -> destroy. Anything failing or interrupted after provisioning started destroys the lab,
-    unless `keep`."""
-    if bench_config.capacity.enabled:
-        raise LabError(
-            "the ansible backend runs the matrix only, not the capacity search",
-            hint="run without --capacity",
-        )
+    """provision -> site.yml -> the run (the runner's ansible lab; results fetched into
+    results/<run-id>/) -> report -> destroy. Anything failing or interrupted after
+    provisioning started destroys the lab, unless `keep`."""
     state = prepare(plan, ui, yes=yes)
     with guard(state, ui, keep=keep):
         inventory = provision(state, ui)
         converge(state, inventory, ui)
-        from loadlab.deployments.ansible import run_ansible
+        from loadlab.core.paths import results_root
+        from loadlab.orchestration.runner import execute
 
-        config = bench_config.model_copy(update={"backend": "ansible", "inventory": str(inventory)})
-        run_dir = run_ansible(config, results, extra_args=["-e", f"@{ssh_vars_file(state)}"])
+        config = bench_config.model_copy(
+            update={
+                "backend": "ansible",
+                "inventory": str(inventory),
+                "ansible_vars": [*bench_config.ansible_vars, str(ssh_vars_file(state))],
+            }
+        )
+        run_dir = execute(config, results or results_root())
         state.results = str(run_dir)
         state.advance("benched")
         _inject("bench")

@@ -588,10 +588,6 @@ def new_map_id(preset: str) -> str:
 
 
 def default_executor(config: RunConfig, root: Path) -> Path:
-    if config.backend == "ansible":
-        from loadlab.deployments.ansible import run_ansible
-
-        return Path(run_ansible(config, root))
     from loadlab.orchestration.runner import execute
 
     return execute(config, root)

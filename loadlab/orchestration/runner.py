@@ -17,6 +17,7 @@ from typing import Any
 
 from loadlab import __version__
 from loadlab.core import integrity
+from loadlab.core.capabilities import BACKENDS
 from loadlab.core.config import CapacitySearch, RunConfig
 from loadlab.core.errors import LabError
 from loadlab.core.matrix import new_order_seed, plan
@@ -38,6 +39,10 @@ from loadlab.measurement.calibrate import knob_source, matrix_variants
 from loadlab.orchestration import verify
 
 MIN_CAPACITY_RATE = 5.0
+NO_VERIFICATION = (
+    "the {} backend does not run the pre-measurement verification (its database is not "
+    "reachable from this machine); run `loadlab run` locally to verify the variants"
+)
 
 
 def _now() -> str:
@@ -53,10 +58,11 @@ def open_lab(config: RunConfig, run_dir: Path, progress: Progress) -> AbstractCo
         from loadlab.deployments.compose import compose_lab
 
         return compose_lab(config, run_dir, progress)  # type: ignore[no-any-return]
-    raise LabError(
-        f"the {config.backend} backend is driven by its own playbook",
-        hint="use `loadlab run --backend ansible -i INVENTORY`",
-    )
+    if config.backend == "ansible":
+        from loadlab.deployments.ansible.lab import ansible_lab
+
+        return ansible_lab(config, run_dir, progress)
+    raise LabError(f"unknown backend {config.backend!r}", hint="local, compose or ansible")
 
 
 def find_capacity(
@@ -94,6 +100,13 @@ def find_capacity(
 
 class Run:
     def __init__(self, config: RunConfig, root: Path, progress: Progress) -> None:
+        if config.backend == "ansible" and not config.inventory:
+            # before the run's folder exists: nothing is left behind by a run that cannot start
+            raise LabError(
+                "the ansible backend needs an inventory",
+                hint="loadlab run --backend ansible -i playbooks/inventories/hosts.yml (copy it "
+                "and put in your hosts), or the test bed's inventories/testbed/hosts.yml",
+            )
         self.config = config
         self.progress = progress
         self.run_id = new_run_id()
@@ -150,6 +163,11 @@ class Run:
         self.manifest.postgres = lab.postgres
         self.manifest.topology = lab.topology
         self.manifest.caveats.extend(lab.caveats)
+        # on separate machines the system under test is the app node, not this one
+        if getattr(lab, "machine", None):
+            self.manifest.machine = lab.machine
+            self.manifest.python = lab.python
+            self.manifest.packages = lab.packages
         self.app_cpus = int(lab.topology.get("app_workers") or 1)
         if lab.data.get("modified_since_seed"):
             self.manifest.caveats.append(
@@ -320,7 +338,11 @@ class Run:
         try:
             with open_lab(self.config, self.dir, self.progress) as lab:
                 self.attach(lab)
-                variants = self.verify(lab) if self.config.verify else list(self.config.variants)
+                variants = list(self.config.variants)
+                if self.config.verify and BACKENDS[self.config.backend].verify:
+                    variants = self.verify(lab)
+                elif self.config.verify:
+                    self.manifest.caveats.append(NO_VERIFICATION.format(self.config.backend))
                 self.save_manifest()
                 cells = plan(
                     matrix_variants(variants, self.config.calibrate),  # with the A/A arm

@@ -19,7 +19,7 @@ EXAMPLE_INVENTORY = PLAYBOOKS / "inventories" / "hosts.yml"
 
 def test_every_playbook_is_covered() -> None:
     expected = {
-        "site.yml", "bench.yml", "provision-azure.yml", "destroy-azure.yml",
+        "site.yml", "lab.yml", "serve.yml", "cell.yml", "stop.yml", "provision-azure.yml", "destroy-azure.yml",
         "provision-aws.yml", "destroy-aws.yml", "requirements.yml",
     }  # fmt: skip
     assert expected <= set(PLAYBOOK_FILES)

@@ -1,5 +1,6 @@
 """The playbooks against real booted hosts: converge site.yml on a three-host test bed, run a
-tiny matrix with `loadlab run --backend ansible` (bench.yml), build its report, and converge
+tiny matrix with `loadlab run --backend ansible` (the runner driving lab.yml, serve.yml,
+cell.yml and stop.yml), build its report, and converge
 again with nothing to change."""
 
 from __future__ import annotations
@@ -8,12 +9,15 @@ import secrets
 import shlex
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from loadlab.core.registry import load_registry
 from loadlab.core.results import read_manifest, read_summary
+from loadlab.core.verdicts import Verdict
 from tests.ansible.conftest import REPO, TESTBED_SH, Bed, PlaybookRun, ansible_env, run_playbook
 
 # A converge from scratch takes minutes (packages, a venv per node); the default per-test
@@ -74,13 +78,13 @@ def test_converge_bench_and_converge_again(testbed: Bed, tmp_path: Path) -> None
     hba = node(testbed, "tb1", "grep -v '^#' /etc/postgresql/15/main/pg_hba.conf")
     assert "10.213.37.12/32" in hba and "10.213.37.13/32" in hba and " trust" not in hba
 
-    # A tiny matrix, as a user runs it: the CLI writes the extra vars and runs bench.yml.
+    # A tiny matrix, as a user runs it: the runner drives the playbooks.
     results = tmp_path / "results"
     bench = loadlab(
         "run", "--backend", "ansible", "-i", str(testbed.inventory),
         "--variants", ",".join(VARIANTS), "--workloads", "db-read", "--users", "4",
         "--repeats", "1", "--duration", "5", "--warmup", "1", "--scale", "0.001",
-        # the inventory's sizes: bench.yml renders the units with the run's, and the second
+        # the inventory's sizes: serve.yml renders the units with the run's, and the second
         # converge would rightly put the inventory's back
         "--app-workers", "1", "--pool-size", "4",
         "--no-verify", "--results", str(results), "--no-report",
@@ -98,6 +102,11 @@ def test_converge_bench_and_converge_again(testbed: Bed, tmp_path: Path) -> None
     assert any("test bed" in caveat for caveat in manifest.caveats)
     assert set(manifest.variants) == set(VARIANTS)
     assert manifest.variants["flask-sync"].pool_size == 4 and manifest.config["pool_size"] == 4
+    # the runner's own records: the order, the sealed cells, the playbooks' logs
+    assert manifest.order["sequence"] and set(manifest.checksums or {}) == set(
+        manifest.order["sequence"]
+    )
+    assert (run_dir / "ansible" / "cell.log").exists()
     summary = read_summary(run_dir)
     assert sorted(c.spec.variant for c in summary.cells) == sorted(VARIANTS)
     for cell in summary.cells:
@@ -121,6 +130,40 @@ def test_converge_bench_and_converge_again(testbed: Bed, tmp_path: Path) -> None
     built = loadlab("report", str(run_dir), "--out", str(reports), "--name", "testbed", env=env)
     assert built.returncode == 0, f"loadlab report failed:\n{built.stdout}\n{built.stderr}"
     assert (reports / "testbed" / "index.html").exists()
+
+    # A unit that dies mid-cell is a fault: recorded, and the cell is marked invalid; the
+    # run is watched live with --web meanwhile.
+    faulted = tmp_path / "faulted"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "loadlab.cli.app", "run", "--backend", "ansible",
+         "-i", str(testbed.inventory), "--variants", "flask-sync", "--workloads", "db-read",
+         "--users", "4", "--repeats", "1", "--duration", "12", "--warmup", "1",
+         "--scale", "0.001", "--app-workers", "1", "--pool-size", "4", "--no-verify",
+         "--results", str(faulted), "--no-report", "--web"],
+        cwd=REPO, env={**env, "LOADLAB_ANSIBLE_ARGS": f"-e {source}", "COLUMNS": "200"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and run.poll() is None:
+        logs = list(faulted.glob("*/ansible/cell.log"))
+        if logs and "Wait for the master to stop itself" in logs[0].read_text():
+            break
+        time.sleep(0.5)
+    time.sleep(3)  # into the measured window
+    # --web: the master's own UI, on this machine's loopback through an SSH tunnel
+    web = read_manifest(next(faulted.iterdir())).topology["locust_web"]
+    with urllib.request.urlopen(web, timeout=10) as page:
+        assert page.status == 200 and b"locust" in page.read().lower()
+    main_pid = "systemctl show --property=MainPID --value loadlab-app-flask-sync.service"
+    node(testbed, "tb2", f"kill -KILL $({main_pid})")
+    output, _ = run.communicate(timeout=600)
+    say(f"\nthe faulted run: exit {run.returncode}\n{output[-2000:]}")
+    assert run.returncode == 0, output[-4000:]
+    (faulted_dir,) = list(faulted.iterdir())
+    (cell,) = read_summary(faulted_dir).cells
+    assert not cell.validity.valid
+    assert Verdict.APP_DIED in {r.code for r in cell.validity.reasons}, cell.validity.reasons
+    assert (faulted_dir / "cells" / cell.spec.cell_id / "faults.json").exists()
 
     again = run_playbook("site.yml", *common, env=env)
     report("second converge of site.yml", again)

@@ -83,7 +83,9 @@ def test_no_network_section_means_no_emulated_link() -> None:
 
 
 def test_only_the_local_backend_emulates_the_link() -> None:
-    with pytest.raises(LabError, match="only available on the local backend"):
+    with pytest.raises(
+        LabError, match=r"compose backend does not support an emulated database link.*local backend"
+    ):
         load_config("quick", overrides={"backend": "compose", "network": {"db_rtt_ms": [1]}})
 
 

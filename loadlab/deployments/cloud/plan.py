@@ -18,11 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from loadlab.core.errors import LabError
 from loadlab.core.paths import REPO_ROOT
 from loadlab.core.results import new_run_id
+from loadlab.deployments.ansible.playbook import PLAYBOOKS
 
-PLAYBOOKS = REPO_ROOT / "playbooks"
 CLOUD_VARS = PLAYBOOKS / "group_vars" / "all" / "cloud.yml"
 ROLES = ("db", "app", "locust_master", "locust_workers")
-# site.yml and bench.yml need one of each; workers may be none (the master can run them)
+# site.yml and a run's playbooks need one of each; workers may be none (the master can run them)
 MIN_COUNTS = {"db": 1, "app": 1, "locust_master": 1, "locust_workers": 0}
 Cloud = Literal["aws", "azure"]
 CLOUDS: tuple[Cloud, ...] = ("aws", "azure")
@@ -171,7 +171,7 @@ class CloudPlan(BaseModel):
         return {**base, "loadlab_azure_vm_sizes": dict(self.sizes)}
 
     def ssh_vars(self, known_hosts: Path) -> dict[str, Any]:
-        """site.yml and bench.yml: the plan's key, and new machines' host keys trusted on first
+        """site.yml and a run's playbooks: the plan's key, and new machines' host keys trusted on first
         use into the lab's own known_hosts file."""
         return {
             "ansible_ssh_private_key_file": str(self.ssh_private_key.expanduser()),

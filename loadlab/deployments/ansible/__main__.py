@@ -1,0 +1,3 @@
+from loadlab.deployments.ansible.nodes import main
+
+main()
