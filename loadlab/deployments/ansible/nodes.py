@@ -11,15 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from loadlab.core.pg_settings import REPORT_QUERY, REPORTED, ROLE_SETTINGS
 from loadlab.core.results import write_json_atomic
 
-PG_SETTINGS = [
-    "max_connections", "shared_buffers", "effective_cache_size", "work_mem",
-    "maintenance_work_mem", "max_wal_size", "checkpoint_timeout", "random_page_cost",
-    "effective_io_concurrency", "synchronous_commit", "fsync", "jit", "track_io_timing",
-    "shared_preload_libraries", "pg_stat_statements.track", "pg_stat_statements.max",
-    "password_encryption", "listen_addresses",
-]  # fmt: skip
 # What a unit's fault watch compares before and after a cell (`systemctl show`).
 UNIT_PROPERTIES = [
     "ActiveState", "SubState", "Result", "MainPID", "InvocationID", "NRestarts",
@@ -49,10 +43,9 @@ def pg_facts(args: argparse.Namespace) -> None:
 
     with psycopg.connect(args.dsn) as conn:
         version = conn.execute("SELECT version()").fetchone()
-        rows = conn.execute(
-            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
-            (PG_SETTINGS,),
-        ).fetchall()
+        # the role's settings, as SHOW renders them (the manifest's form on every backend)
+        names = list(dict.fromkeys([*ROLE_SETTINGS, *REPORTED]))
+        rows = conn.execute(REPORT_QUERY, [names]).fetchall()
     _print_json({"version": version[0] if version else "", "settings": dict(sorted(rows))})
 
 
