@@ -20,11 +20,14 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import requests
 
 from loadlab.core.errors import LabError
 from loadlab.deployments.compose.commands import ENGINE_HINT, run
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
+# what a call through the SDK raises: the engine's answers, and the transport's failures
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 
 
 def _docker_clients() -> list[str]:
@@ -119,7 +122,7 @@ def connect(client: str | None = None, timeout: float = 60.0) -> docker.DockerCl
     try:
         engine = docker.DockerClient(base_url=host, timeout=int(timeout))
         engine.ping()
-    except docker.errors.DockerException as error:
+    except ENGINE_ERRORS as error:
         raise LabError(f"no Docker engine answers at {host}: {error}", hint=ENGINE_HINT) from None
     return engine
 

@@ -107,8 +107,8 @@ class ComposeCellWatch(CellWatch):
         return now.pid if now.running else None
 
     def after_cell(self) -> None:
-        """The last poll, and the database's start time compared with the cell's start."""
-        self.poll()
+        """The database's start time compared with the cell's start. (No poll: the swarm's
+        containers are removed by now, and a removed container reads as a lost one.)"""
         started = postmaster_started(self.stack.settings.dsn)
         if self.postmaster_started and started != self.postmaster_started:
             self._record(

@@ -17,7 +17,7 @@ import docker.errors
 from loadlab.core.errors import LabError
 from loadlab.core.paths import REPO_ROOT
 from loadlab.deployments.compose.commands import run
-from loadlab.deployments.compose.engine import buildkit_client
+from loadlab.deployments.compose.engine import ENGINE_ERRORS, buildkit_client
 from loadlab.deployments.compose.settings import DOCKERFILE, TARGETS
 
 # what `python -c` prints inside an image: its Python and every installed package
@@ -68,7 +68,7 @@ class Images:
         current = self.ids()
         for image, old_id in previous.items():
             if current.get(image) != old_id:
-                with contextlib.suppress(docker.errors.APIError):
+                with contextlib.suppress(*ENGINE_ERRORS):
                     self.engine.images.remove(old_id)
         return seconds
 
@@ -82,7 +82,7 @@ class Images:
                     remove=True, network_mode="none", stderr=False,
                 )  # fmt: skip
                 facts = json.loads(out.decode().strip().splitlines()[-1])
-            except (docker.errors.DockerException, ValueError, IndexError):
+            except (*ENGINE_ERRORS, ValueError, IndexError):
                 continue
             packages = facts.get("packages", {})
             found[self.name(target)] = {

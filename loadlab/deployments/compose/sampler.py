@@ -18,7 +18,7 @@ import docker
 import docker.errors
 import psutil
 
-from loadlab.deployments.compose.engine import connect
+from loadlab.deployments.compose.engine import ENGINE_ERRORS, connect
 from loadlab.deployments.compose.settings import PROJECT_LABEL, SERVICE_LABEL
 from loadlab.measurement.telemetry import Sampler
 
@@ -42,7 +42,7 @@ class ContainerRoots:
         filters = {"label": f"{PROJECT_LABEL}={self.project}"}
         try:
             listed = self.engine.api.containers(filters=filters)  # running ones, no inspect
-        except docker.errors.DockerException:
+        except ENGINE_ERRORS:
             return
         by_service: dict[str, list[int]] = {}
         for entry in listed:
@@ -51,7 +51,7 @@ class ContainerRoots:
             if pid is None or not psutil.pid_exists(pid):  # new, or restarted since
                 try:
                     pid = int(self.engine.api.inspect_container(cid)["State"]["Pid"] or 0)
-                except docker.errors.DockerException:
+                except ENGINE_ERRORS:
                     continue
                 self._pids[cid] = pid
             service = (entry.get("Labels") or {}).get(SERVICE_LABEL, "")

@@ -25,6 +25,7 @@ from loadlab.core.errors import LabError
 from loadlab.deployments.compose.commands import run, tail, uninterruptible
 from loadlab.deployments.compose.containers import ContainerInfo
 from loadlab.deployments.compose.engine import (
+    ENGINE_ERRORS,
     compose_command,
     connect,
     docker_client,
@@ -107,14 +108,14 @@ class ComposeStack:
             found = self.engine.containers.list(
                 all=not running_only, filters=self._filters(service), ignore_removed=True
             )
-        except docker.errors.DockerException as error:
+        except ENGINE_ERRORS as error:
             raise LabError(f"cannot list the containers of {self.project}: {error}") from None
         return [ContainerInfo.from_attrs(c.attrs) for c in found]
 
     def inspect(self, container_id: str) -> ContainerInfo:
         try:
             return ContainerInfo.from_attrs(self.engine.containers.get(container_id).attrs)
-        except docker.errors.DockerException as error:
+        except ENGINE_ERRORS as error:
             raise LabError(f"cannot inspect container {container_id[:12]}: {error}") from None
 
     def one(self, service: str) -> ContainerInfo:
@@ -126,7 +127,7 @@ class ComposeStack:
     def service_log(self, container_id: str) -> str:
         try:
             raw = self.engine.containers.get(container_id).logs(timestamps=True)
-        except docker.errors.DockerException:
+        except ENGINE_ERRORS:
             return ""
         return bytes(raw).decode(errors="replace")
 
@@ -135,7 +136,7 @@ class ComposeStack:
         try:
             chunks, _ = self.engine.containers.get(container_id).get_archive(folder)
             data = io.BytesIO(b"".join(chunks))
-        except docker.errors.DockerException:
+        except ENGINE_ERRORS:
             return
         with contextlib.suppress(tarfile.TarError), tarfile.open(fileobj=data) as archive:
             for member in archive.getmembers():
@@ -217,15 +218,15 @@ class ComposeStack:
     def _remove_leftovers(self) -> None:
         """Whatever compose could not remove is still found by label: one by one."""
         filters = self._filters()
-        with contextlib.suppress(docker.errors.DockerException):
+        with contextlib.suppress(*ENGINE_ERRORS):
             for container in self.engine.containers.list(all=True, filters=filters):
-                with contextlib.suppress(docker.errors.DockerException):
+                with contextlib.suppress(*ENGINE_ERRORS):
                     container.remove(force=True, v=True)
             for network in self.engine.networks.list(filters=filters):
-                with contextlib.suppress(docker.errors.DockerException):
+                with contextlib.suppress(*ENGINE_ERRORS):
                     network.remove()
             for volume in self.engine.volumes.list(filters=filters):
-                with contextlib.suppress(docker.errors.DockerException):
+                with contextlib.suppress(*ENGINE_ERRORS):
                     volume.remove(force=True)
 
     def leftovers(self) -> dict[str, list[str]]:
@@ -239,5 +240,5 @@ class ComposeStack:
                 "networks": [n.id for n in self.engine.networks.list(filters=filters)],
                 "volumes": [v.id for v in self.engine.volumes.list(filters=filters)],
             }
-        except docker.errors.DockerException as error:
+        except ENGINE_ERRORS as error:
             raise LabError(f"cannot list what is left of {self.project}: {error}") from None

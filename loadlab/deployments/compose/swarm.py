@@ -14,12 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import docker.errors
-
 from loadlab.core.errors import LabError
 from loadlab.core.results import write_json_atomic
 from loadlab.deployments.compose.commands import tail, uninterruptible
 from loadlab.deployments.compose.containers import ContainerInfo
+from loadlab.deployments.compose.engine import ENGINE_ERRORS
 from loadlab.deployments.compose.settings import MASTER_SERVICE, OUT_DIR, WORKER_SERVICE
 from loadlab.deployments.compose.stack import ComposeStack
 from loadlab.deployments.swarm_spec import SwarmSpec
@@ -89,7 +88,7 @@ class ComposeSwarm:
         while master.running:
             if not stopping and stop_early is not None and stop_early():
                 stopping = True
-                with contextlib.suppress(docker.errors.DockerException):
+                with contextlib.suppress(*ENGINE_ERRORS):
                     self.stack.engine.containers.get(master.id).kill(signal="SIGTERM")
             if time.monotonic() > deadline:
                 raise LabError(
