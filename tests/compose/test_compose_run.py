@@ -129,3 +129,54 @@ def test_a_tiny_wait_map_runs_in_compose(compose_run: ComposeRun) -> None:
     assert regime.topology["project"] == compose_run.project
     html = (map_dir / "report" / "index.html").read_text()
     assert "compose" in html and html.count("<svg") == 2
+
+
+def test_web_shows_the_run_live_on_compose(compose_run: ComposeRun, tmp_path: Path) -> None:
+    """--web: the master's own UI, published on loopback, answers while a cell runs; the run
+    still starts and ends by itself."""
+    import re
+    import urllib.request
+
+    log_path = tmp_path / "run.log"
+    log = log_path.open("w")
+    args = [*TINY, "--duration", "8", "--locust-workers", "1", "--web"]
+    process = subprocess.Popen(
+        compose_run.command("run", "--backend", "compose", "--variants", "fastapi-async", *args),
+        cwd=REPO,
+        env={**compose_run.env(), "COLUMNS": "200"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    log.close()
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 900
+        address = None
+        while time.monotonic() < deadline and process.poll() is None and not seen:
+            found = re.search(r"Locust web UI: (http://127\.0\.0\.1:\d+)", log_path.read_text())
+            address = found.group(1) if found else address
+            if address and list(compose_run.results.glob("*/cells/*/compose.cell.yml")):
+                try:
+                    with urllib.request.urlopen(address, timeout=2) as response:
+                        seen.append(response.read().decode(errors="replace"))
+                except OSError:
+                    pass
+            time.sleep(0.3)
+        code = process.wait(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = log_path.read_text()
+    assert code == 0, output[-5000:]
+    assert address, f"no address printed:\n{output[-3000:]}"
+    assert seen and "locust" in seen[0].lower(), "the UI answered while the cell ran"
+    assert compose_run.leftovers() == {}
+    [run_dir] = compose_run.run_dirs()
+    manifest = Manifest.model_validate_json((run_dir / "manifest.json").read_text())
+    assert manifest.topology["locust_web"] == address
+    [cell] = list((run_dir / "cells").iterdir())
+    master = json.loads((cell / "compose.cell.yml").read_text())["services"]["locust-master"]
+    assert "--autostart" in master["command"] and "--headless" not in master["command"]
+    assert (cell / "measurement.json").exists()
