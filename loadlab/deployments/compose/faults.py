@@ -7,6 +7,7 @@ container's state would not show."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -73,10 +74,12 @@ class ComposeCellWatch(CellWatch):
         app: ContainerInfo,
         app_name: str,
         workers: Callable[[], list[ContainerInfo]],
+        expected_workers: int,
     ) -> None:
         self.stack = stack
         self._workers: dict[str, WatchedContainer] = {}
         self._list_workers = workers
+        self.expected_workers = expected_workers
         self.postgres_first = stack.one("postgres")
         self.postmaster_started = postmaster_started(stack.settings.dsn)
         super().__init__(
@@ -87,10 +90,11 @@ class ComposeCellWatch(CellWatch):
         )
 
     def _watched_workers(self) -> list[Watched]:
-        try:
-            listed = self._list_workers()
-        except LabError:
-            listed = []
+        # the swarm's workers are listed until all are known; each is then watched by id
+        listed: list[ContainerInfo] = []
+        if len(self._workers) < self.expected_workers:
+            with contextlib.suppress(LabError):
+                listed = self._list_workers()
         for info in listed:
             if info.id not in self._workers:
                 self._workers[info.id] = WatchedContainer(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from loadlab.deployments.compose.variants import ComposeVariant, VariantSlot
 from loadlab.deployments.swarm import fixed_workers, swarm_environment
 from loadlab.deployments.swarm_spec import LOCUSTFILE, WEB_PORT, SwarmSpec, WebUi
 from loadlab.measurement import pgstats
+
+WATCH_INTERVAL_S = 1.0
 
 
 class ComposeLab:
@@ -143,11 +146,18 @@ class ComposeLab:
             uss=self.config.soak.enabled,
         )
         swarm = ComposeSwarm(self.stack, swarm_spec, cell_dir)
-        watch = ComposeCellWatch(cell_dir, self.stack, served.container, served.name, swarm.workers)
+        watch = ComposeCellWatch(
+            cell_dir, self.stack, served.container, served.name, swarm.workers, swarm_spec.workers
+        )
         before = pgstats.snapshot(self.admin_dsn)
+        polled = [float("-inf")]
 
         def stop_early() -> bool:
-            watch.poll()
+            # each poll asks the engine about every watched container: once a second, not
+            # at every tick of the wait loop, since the engine's CPU is the machine's
+            if time.monotonic() - polled[0] >= WATCH_INTERVAL_S:
+                watch.poll()
+                polled[0] = time.monotonic()
             return watch.stop_cell
 
         with sampler, swarm:
