@@ -4,6 +4,7 @@ the init process. (tests/compose/test_compose_run.py runs them all for real.)"""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from loadlab.deployments.compose.containers import ContainerInfo
 from loadlab.deployments.compose.faults import WatchedContainer
 from loadlab.deployments.compose.sampler import _below_init
 from loadlab.deployments.compose.swarm import service_overrides
+from loadlab.deployments.swarm import SwarmSizing
 from loadlab.deployments.swarm_spec import SwarmSpec, WebUi
 
 pytestmark = pytest.mark.compose
@@ -139,6 +141,7 @@ def test_a_cell_spec_renders_for_compose() -> None:
     lab.config = RunConfig(backend="compose")
     lab.data = {"users": 2000}
     lab.locust_workers = 2
+    lab.sizing = SwarmSizing.from_config(2, 90.0)
     lab.web_url = None
     served = type("Served", (), {"internal_url": "http://flask-sync:8000"})()
     cell = CellSpec(
@@ -150,3 +153,4 @@ def test_a_cell_spec_renders_for_compose() -> None:
     assert spec.csv_prefix == "/app/out/locust" and spec.master_host == "locust-master"
     assert spec.environment["LOADLAB_MEASUREMENT_OUT"] == "/app/out/measurement.json"
     assert spec.total_s == 4 and spec.workers == 2 and spec.web is None
+    assert json.loads(spec.environment["LOADLAB_SWARM"])["sizing"] == "fixed"

@@ -26,7 +26,7 @@ from loadlab.deployments.compose.settings import (
 from loadlab.deployments.compose.stack import ComposeStack
 from loadlab.deployments.compose.swarm import ComposeSwarm
 from loadlab.deployments.compose.variants import ComposeVariant, VariantSlot
-from loadlab.deployments.swarm import fixed_workers, swarm_environment
+from loadlab.deployments.swarm import SwarmSizing, fixed_workers, swarm_environment
 from loadlab.deployments.swarm_spec import LOCUSTFILE, WEB_PORT, SwarmSpec, WebUi
 from loadlab.measurement import pgstats
 
@@ -41,8 +41,11 @@ class ComposeLab:
         self.slot = VariantSlot(stack)
         settings = stack.settings
         # compose runs no attempts: "auto" is one worker per CPU of the load generator's set
-        self.locust_workers = fixed_workers(
-            config.locust_workers, CpuSets.parse(settings.cpusets["load"])
+        load_cpus = CpuSets.parse(settings.cpusets["load"])
+        self.locust_workers = fixed_workers(config.locust_workers, load_cpus)
+        # measurement.json says how the workers were sized, as on local: fixed, one attempt
+        self.sizing = SwarmSizing.from_config(
+            self.locust_workers, config.validity.loadgen_cpu_percent, load_cpus
         )
         # the master's UI listens on every interface of its container; compose publishes it
         # on this machine's loopback only (docker-compose.yml: LOADLAB_LOCUST_WEB_PORT)
@@ -114,6 +117,7 @@ class ComposeLab:
             duration_s=spec.duration_s,
             measurement_out=Path(OUT_DIR) / "measurement.json",
             window_s=soak.window_s if soak.enabled else 0.0,
+            swarm=self.sizing.record(self.locust_workers, []),
         )
         return SwarmSpec(
             target_url=served.internal_url,
