@@ -17,7 +17,6 @@ the same recording:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 import time
@@ -29,9 +28,11 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from labcontract.env import SwarmEnv
+from labcontract.measurement import MeasuredWindow, Measurement
 from loadtests.histogram import new_histogram
 from loadtests.pacing import backlog
-from loadtests.tally import Recorder, window_seconds
+from loadtests.tally import Recorder
 
 FINAL_MESSAGE = "loadlab_final"
 REPORT_KEY = "loadlab"
@@ -96,8 +97,7 @@ _timing: dict[str, float] = {}
 
 
 def warmup_seconds() -> float:
-    raw = os.environ.get("LOADLAB_WARMUP_S", "")
-    return float(raw) if raw.strip() else 0.0
+    return SwarmEnv.from_env().warmup_s
 
 
 @events.test_start.add_listener
@@ -170,43 +170,41 @@ def _on_quitting(environment: Environment, **_kw: Any) -> None:
         write_measurement(environment)
 
 
-def summary(environment: Environment) -> dict[str, Any]:
+def summary(environment: Environment) -> Measurement:
+    settings = SwarmEnv.from_env()
     stop = _timing.get("stop_wall", time.time())
     measure_from = _timing.get("measure_from_wall", stop)
     hist = _merged.histogram
     expected = getattr(environment.runner, "worker_count", 0) or len(_merged.workers_seen)
-    return {
-        "workload": os.environ.get("LOADLAB_WORKLOAD", ""),
-        "arrival_rate": float(os.environ.get("LOADLAB_ARRIVAL_RATE", "0") or 0),
-        "users": getattr(environment.parsed_options, "num_users", None),
-        "start_wall": _timing.get("start_wall"),
-        "measure_from_wall": measure_from,
-        "stop_wall": stop,
-        "measured_s": max(stop - measure_from, 0.0),
-        "requests": _merged.requests,
-        "errors": _merged.errors,
-        "by_name": _merged.by_name,
-        "failures": _merged.failures,
-        "workers_reported": len(_merged.workers_seen),
-        "workers_final": len(_merged.finals),
-        "workers_expected": expected,
+    return Measurement(
+        workload=settings.workload,
+        arrival_rate=settings.arrival_rate,
+        users=getattr(environment.parsed_options, "num_users", None),
+        start_wall=_timing.get("start_wall"),
+        measure_from_wall=measure_from,
+        stop_wall=stop,
+        measured_s=max(stop - measure_from, 0.0),
+        requests=_merged.requests,
+        errors=_merged.errors,
+        by_name=_merged.by_name,
+        failures=_merged.failures,
+        workers_reported=len(_merged.workers_seen),
+        workers_final=len(_merged.finals),
+        workers_expected=expected,
         # how the orchestrator sized the swarm (loadlab.deployments.swarm.SwarmSizing), when it says
-        "swarm": json.loads(os.environ["LOADLAB_SWARM"])
-        if os.environ.get("LOADLAB_SWARM")
-        else None,
-        "backlog": _merged.backlog,
-        "latency_unit": "us",
-        "hdr": hist.encode().decode("ascii") if hist.get_total_count() else "",
-        "window_s": window_seconds(),
-        "windows": [
-            {"index": index, "start_s": index * window_seconds(), **window.encode()}
+        swarm=settings.swarm,
+        backlog=_merged.backlog,
+        hdr=hist.encode().decode("ascii") if hist.get_total_count() else "",
+        window_s=settings.window_s,
+        windows=[
+            MeasuredWindow(index=index, start_s=index * settings.window_s, **window.encode())
             for index, window in sorted(_merged.windows.items())
         ],
-    }
+    )
 
 
 def write_measurement(environment: Environment) -> None:
-    target = os.environ.get("LOADLAB_MEASUREMENT_OUT", "")
+    target = SwarmEnv.from_env().measurement_out
     if not target:
         return
     directory = os.path.dirname(os.path.abspath(target))
@@ -215,7 +213,7 @@ def write_measurement(environment: Environment) -> None:
     try:
         os.fchmod(fd, 0o644)  # mkstemp's 0600 would keep results from whoever they are shared with
         with os.fdopen(fd, "w") as handle:
-            json.dump(summary(environment), handle, indent=1)
+            handle.write(summary(environment).to_json())
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)

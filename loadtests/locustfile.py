@@ -6,7 +6,6 @@ Importing `loadtests.hdr` is all another locustfile needs for the lab's exact la
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 import time
@@ -18,21 +17,21 @@ from locust import FastHttpUser, constant, task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from labcontract.env import SwarmEnv
 from loadtests import hdr, timed_stop  # noqa: F401  (registers the event listeners)
 from loadtests.pacing import Schedule
 from loadtests.replay import replayer_for
 from loadtests.replay import send as send_replayed
-from loadtests.settings import LoadSettings
 from loadtests.workloads import get_workload
 from loadtests.workloads.base import Draw
 
-SETTINGS = LoadSettings.from_env()
+SETTINGS = SwarmEnv.from_env()
 WORKLOAD = get_workload(SETTINGS.workload)
 
 
 def swarm_users(user: FastHttpUser) -> int:
-    if raw := os.environ.get("LOADLAB_SWARM_USERS", "").strip():
-        return max(int(raw), 1)
+    if SETTINGS.swarm_users is not None:
+        return SETTINGS.swarm_users
     return max(int(getattr(user.environment.parsed_options, "num_users", 1) or 1), 1)
 
 

@@ -10,13 +10,13 @@ against a large data set replays against a small one.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from labcontract.env import SwarmEnv
 from loadtests.pacing import ReplaySchedule
 from loadtests.trace import Trace, TraceRequest, read_trace, share
 
@@ -26,7 +26,7 @@ _NUMBER_SEGMENT = re.compile(r"/\d+(?=/|$)")
 
 
 def trace_path() -> Path:
-    raw = os.environ.get("LOADLAB_TRACE", "").strip()
+    raw = SwarmEnv.from_env().trace
     return Path(raw) if raw else SHOP_TRACE
 
 

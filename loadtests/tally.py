@@ -6,17 +6,16 @@ orchestrator and the unit tests can use it; loadtests/hdr.py plugs it into Locus
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from labcontract.env import SwarmEnv
 from loadtests.histogram import HIGHEST_US, LOWEST_US, new_histogram
 
 
 def window_seconds() -> float:
-    raw = os.environ.get("LOADLAB_WINDOW_S", "")
-    return float(raw) if raw.strip() else 0.0
+    return SwarmEnv.from_env().window_s
 
 
 # The histogram's bucket layout (hdrh's own arithmetic, from one instance of the format):

@@ -11,14 +11,14 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner
 
-from loadtests.settings import LoadSettings
+from labcontract.env import SwarmEnv
 
 logger = logging.getLogger(__name__)
 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_kw: Any) -> None:
-    settings = LoadSettings.from_env()
+    settings = SwarmEnv.from_env()
     runner = environment.runner
     if not isinstance(runner, MasterRunner) or settings.duration_s <= 0:
         return

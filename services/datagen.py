@@ -16,11 +16,13 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+# products whose id is a multiple of SOLD_OUT_EVERY start with stock 0 (the 409 path)
+from labcontract.dataset import SOLD_OUT_EVERY
+
 GENERATOR_VERSION = "1"  # bump whenever generated rows change, so reuse checks notice
 
 CHUNK_ROWS = 20_000
 WORLD_ROWS = 10_000
-SOLD_OUT_EVERY = 50  # products whose id is a multiple of this start with stock 0 (409 path)
 
 EPOCH = datetime(2021, 1, 1, tzinfo=UTC)
 SPAN_DAYS = 3 * 365

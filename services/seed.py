@@ -18,15 +18,16 @@ import psycopg
 from psycopg.copy import QueuedLibpqWriter
 from pydantic import BaseModel, ConfigDict
 
+from labcontract.dataset import (  # the sizes the Locust side draws ids from, too
+    DEFAULT_SEED,
+    orders_for_scale,
+    products_for_scale,
+    users_for_scale,
+)
 from services import datagen
 
 Progress = Callable[[str, int, int], None]
 
-DEFAULT_SEED = 20240601
-USERS_AT_SCALE_1 = 1_000_000
-PRODUCTS_AT_SCALE_1 = 10_000
-MIN_PRODUCTS = 100
-ORDERS_AT_SCALE_1 = 1_000_000
 
 SQL_DIR = Path(__file__).parent / "sql"
 SCHEMA_FILES = ("schema.sql", "indexes.sql", "constraints.sql")
@@ -55,27 +56,6 @@ class SeedResult(BaseModel):
     checksum: str
     seconds: float
     schema_fingerprint: str
-
-
-def users_for_scale(scale: float) -> int:
-    """N in docs/contracts.md: seeded users have ids 1..N."""
-    _check_scale(scale)
-    return max(1, round(USERS_AT_SCALE_1 * scale))
-
-
-def products_for_scale(scale: float) -> int:
-    _check_scale(scale)
-    return max(MIN_PRODUCTS, round(PRODUCTS_AT_SCALE_1 * scale))
-
-
-def orders_for_scale(scale: float) -> int:
-    _check_scale(scale)
-    return max(1, round(ORDERS_AT_SCALE_1 * scale))
-
-
-def _check_scale(scale: float) -> None:
-    if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale}")
 
 
 def schema_fingerprint() -> str:

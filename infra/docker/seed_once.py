@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from services.seed import schema_fingerprint
+from services.seed import DEFAULT_SEED, schema_fingerprint
 
 MARKER_SQL = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
 

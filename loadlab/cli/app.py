@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from labcontract.dataset import DEFAULT_SEED
 from loadlab.cli.cloud import cloud_app
 from loadlab.core.errors import LabError
 
@@ -566,7 +567,7 @@ def serve(
         )
         cluster = cluster_for()
         with interrupts_as_keyboard_interrupt(), cluster.running():
-            ensure_seeded(cluster, scale, 20240601)
+            ensure_seeded(cluster, scale, DEFAULT_SEED)
             server = AppServer(
                 spec, cluster.dsn(), lab_home() / "logs", workers or len(os.sched_getaffinity(0)),
                 pool_size, port=port,
@@ -754,7 +755,7 @@ def regime_map(
 @trace_app.command("generate")
 def trace_generate(
     out: Annotated[Path | None, typer.Option(help="default: the lab's shipped shop trace")] = None,
-    seed: Annotated[int, typer.Option(help="RNG seed")] = 20240601,
+    seed: Annotated[int, typer.Option(help="RNG seed")] = DEFAULT_SEED,
     duration: Annotated[float, typer.Option(help="seconds of traffic")] = 120.0,
     visits: Annotated[float, typer.Option(help="shopper visits starting per second")] = 4.0,
 ) -> None:
@@ -842,7 +843,7 @@ def db_down(
 @db_app.command("seed")
 def db_seed(
     scale: Annotated[float, typer.Option(help="1.0 = 1,000,000 users")] = 1.0,
-    seed: Annotated[int, typer.Option(help="RNG seed of the data")] = 20240601,
+    seed: Annotated[int, typer.Option(help="RNG seed of the data")] = DEFAULT_SEED,
     dsn: Annotated[
         str | None, typer.Option(help="seed this server instead of the private cluster")
     ] = None,
@@ -871,7 +872,7 @@ def db_seed(
         _fail(error)
 
 
-def _seed_cluster(cluster: Any, scale: float, force: bool, seed: int = 20240601) -> None:
+def _seed_cluster(cluster: Any, scale: float, force: bool, seed: int = DEFAULT_SEED) -> None:
     from loadlab.cli.console import RichProgress, console
     from loadlab.deployments.dataset import ensure_seeded
 

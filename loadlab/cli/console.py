@@ -82,7 +82,7 @@ class RichProgress:
         mark = (
             ""
             if result.validity.valid
-            else f" [red]INVALID: {'; '.join(result.validity.reasons)}[/]"
+            else f" [red]INVALID: {'; '.join(r.message for r in result.validity.reasons)}[/]"
         )
         self.bar.console.print(
             f"  {result.spec.cell_id}: {result.throughput_rps:,.0f} req/s, "
@@ -137,7 +137,9 @@ def summary_tables(summary: Summary) -> list[Table]:
             _est(agg.p95_ms, 1),
             _est(agg.p99_ms, 1),
             f"{agg.errors:,}",
-            "yes" if agg.valid else "[red]NO[/]: " + "; ".join(agg.invalid_reasons)[:160],
+            "yes"
+            if agg.valid
+            else "[red]NO[/]: " + "; ".join(r.message for r in agg.invalid_reasons)[:160],
         )
     ratios = Table(title="FastAPI over Flask (throughput ratio, median [95% CI])")
     for column in ("workload", "load", "ratio", "value", "flag"):

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from labcontract.dataset import DEFAULT_SEED
 from loadlab.core.errors import LabError
 from loadlab.core.paths import PACKAGE_DIR
 from loadlab.core.registry import variant_names
@@ -175,7 +176,7 @@ class RunConfig(_Strict):
         "the run starts and ends by itself as usual",
     )
     scale: float = Field(default=1.0, gt=0, le=10)
-    data_seed: int = 20240601
+    data_seed: int = DEFAULT_SEED
     order_seed: int | None = None
     app_workers: int | None = Field(
         default=None, ge=1, description="default: CPUs given to the app"

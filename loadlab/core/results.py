@@ -16,6 +16,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from labcontract.versions import (
+    MANIFEST_VERSION,
+    SUMMARY_VERSION,
+    SchemaVersionError,
+    schema_version,
+)
+from loadlab.core.errors import LabError
+from loadlab.core.verdicts import Finding, Flag
+
 
 def new_run_id() -> str:
     """`20261202-190000-1a2b`: when (UTC) and four random hex digits, so runs sort by time."""
@@ -94,11 +103,12 @@ class ComponentUsage(_Model):
 
 
 class Validity(_Model):
-    """`reasons` make a cell invalid; `warnings` are caveats that do not (machine saturation)."""
+    """`reasons` make a cell invalid; `warnings` are caveats that do not (machine saturation).
+    Each is a coded `Finding`; a plain string (results from before codes) is read as one."""
 
     valid: bool = True
-    reasons: list[str] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
+    reasons: list[Finding] = Field(default_factory=list)
+    warnings: list[Finding] = Field(default_factory=list)
 
 
 class CellResult(_Model):
@@ -144,7 +154,9 @@ class Aggregate(_Model):
     errors: int
     requests: int
     valid: bool
-    invalid_reasons: list[str] = Field(default_factory=list)
+    invalid_reasons: list[Finding] = Field(
+        default_factory=list, description="every reason of its invalid cells, once each"
+    )
     db_rtt_ms: float | None = None
 
 
@@ -158,7 +170,9 @@ class Ratio(_Model):
     basis: Literal["throughput", "capacity"] = "throughput"
     estimate: Estimate
     flagged: bool = False
-    flag_reasons: list[str] = Field(default_factory=list)
+    flag_reasons: list[Flag] = Field(
+        default_factory=list, description="each invalid cell's reasons, with the cell's id"
+    )
     db_rtt_ms: float | None = None
     method: str = Field(
         default="independent-bootstrap-medians",
@@ -220,6 +234,9 @@ class Capacity(_Model):
     sustained_rps: float
     steps: list[CapacityStep] = Field(default_factory=list)
     limited_by: str = ""
+    limit: Finding | None = Field(
+        default=None, description="the verdict on the step that ended the search (coded)"
+    )
 
 
 class ExtraStatement(_Model):
@@ -290,6 +307,12 @@ class SoakResult(_Model):
 
 
 class Summary(_Model):
+    schema_version: int = Field(
+        default=SUMMARY_VERSION,
+        ge=1,
+        le=SUMMARY_VERSION,
+        description="the format's version (docs/contracts.md); none = 1",
+    )
     run_id: str
     backend: str
     preset: str | None = None
@@ -334,6 +357,12 @@ class VariantRecord(_Model):
 class Manifest(_Model):
     model_config = ConfigDict(extra="allow")
 
+    schema_version: int = Field(
+        default=MANIFEST_VERSION,
+        ge=1,
+        le=MANIFEST_VERSION,
+        description="the format's version (docs/contracts.md); none = 1",
+    )
     run_id: str
     loadlab_version: str
     git_sha: str | None = None
@@ -392,12 +421,25 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+def _read_versioned(path: Path, current: int) -> dict[str, Any]:
+    """A results file's JSON, once its schema_version is one this loadlab reads."""
+    raw = json.loads(path.read_text())
+    if not isinstance(raw, dict):
+        raise LabError(f"{path}: not a JSON object")
+    try:
+        found = schema_version(raw, path, current)
+    except SchemaVersionError as error:
+        raise LabError(str(error)) from None
+    # what was read says which version it was written as (older formats are read up)
+    return {**raw, "schema_version": found}
+
+
 def read_manifest(run_dir: Path) -> Manifest:
-    return Manifest.model_validate_json((run_dir / "manifest.json").read_text())
+    return Manifest.model_validate(_read_versioned(run_dir / "manifest.json", MANIFEST_VERSION))
 
 
 def read_summary(run_dir: Path) -> Summary:
-    return Summary.model_validate_json((run_dir / "summary.json").read_text())
+    return Summary.model_validate(_read_versioned(run_dir / "summary.json", SUMMARY_VERSION))
 
 
 def read_cell_spec(cell_dir: Path) -> CellSpec:

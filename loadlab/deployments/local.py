@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from labcontract.measurement import Measurement
 from loadlab.core.config import CpuSets, RunConfig
 from loadlab.core.errors import LabError
 from loadlab.core.paths import lab_home
@@ -215,14 +215,14 @@ def _attempt_figures(cell_dir: Path) -> dict[str, Any]:
     path = cell_dir / "measurement.json"
     if not path.exists():
         return {}
-    measurement = json.loads(path.read_text())
+    measurement = Measurement.read(path)
     usage = component_usage(
         cell_dir / "resources.csv",
-        float(measurement.get("measure_from_wall") or 0.0),
-        float(measurement.get("stop_wall") or float("inf")),
+        measurement.measure_from_wall or 0.0,
+        measurement.stop_wall or float("inf"),
     ).get("locust-worker")
-    measured = float(measurement.get("measured_s") or 0.0)
-    good = int(measurement.get("requests", 0)) - int(measurement.get("errors", 0))
+    measured = measurement.measured_s
+    good = measurement.requests - measurement.errors
     return {
         "busiest_worker_cpu_percent": usage.busiest_process_cpu_mean_percent if usage else None,
         "throughput_rps": round(good / measured, 1) if measured else None,

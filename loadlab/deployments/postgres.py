@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from loadlab.core.errors import LabError
+from loadlab.core.pg_settings import BENCHMARK_SETTINGS, REPORT_QUERY, REPORTED
 from loadlab.deployments.ports import ensure_port_free, free_port
 
 DB_NAME = "loadlab"
@@ -29,22 +30,6 @@ DB_USER = "loadlab"
 # cluster's home, readable by its owner only (see PostgresCluster.password).
 PASSWORD_FILE = "password"
 SERVICE_USER = "loadlab"
-
-BENCHMARK_SETTINGS: dict[str, str] = {
-    "max_connections": "300",
-    "shared_buffers": "512MB",
-    "effective_cache_size": "4GB",
-    "work_mem": "8MB",
-    "maintenance_work_mem": "512MB",
-    "max_wal_size": "4GB",
-    "checkpoint_timeout": "15min",
-    "shared_preload_libraries": "pg_stat_statements",
-    "pg_stat_statements.track": "top",
-    "pg_stat_statements.max": "5000",
-    "track_io_timing": "on",
-    "jit": "off",
-    "log_min_messages": "warning",
-}
 
 
 def find_bindir() -> Path:
@@ -388,13 +373,10 @@ class PostgresCluster:
         return str(row[0]) if row else ""
 
     def current_settings(self) -> dict[str, str]:
-        names = [*self.settings, "fsync", "synchronous_commit", "server_version"]
-        # current_setting() renders a value with its unit as SHOW does ("512MB"); gluing
-        # pg_settings' `setting` to its `unit` gave "65536" + "8kB" = "655368kB"
+        """The settings as the server reports them (SHOW's rendering, e.g. "512MB")."""
+        names = list(dict.fromkeys([*self.settings, *REPORTED]))
         with psycopg.connect(self.admin_dsn()) as conn:
-            rows = conn.execute(
-                "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)", [names]
-            ).fetchall()
+            rows = conn.execute(REPORT_QUERY, [names]).fetchall()
         return dict(rows)
 
     @contextlib.contextmanager

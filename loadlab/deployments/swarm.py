@@ -3,7 +3,6 @@ many workers a cell gets (`SwarmSizing`: forced, or sized by measurement)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -13,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labcontract.env import SwarmEnv
+from labcontract.measurement import Measurement
 from loadlab.core.errors import LabError
 from loadlab.core.paths import REPO_ROOT, venv_bin
 from loadlab.core.results import LoadLevel
@@ -34,22 +35,21 @@ def swarm_environment(
     window_s: float = 0.0,
     swarm: dict[str, Any] | None = None,
 ) -> dict[str, str]:
-    """The LOADLAB_* variables of docs/contracts.md, identical on master and workers.
+    """The LOADLAB_* variables (labcontract.env.SwarmEnv), identical on master and workers.
     `window_s` > 0 also records a latency histogram per window of that length (soak runs);
     `swarm` (how the workers were sized) is copied into measurement.json by the master."""
-    extra = {"LOADLAB_SWARM": json.dumps(swarm, sort_keys=True)} if swarm is not None else {}
-    return {
-        "LOADLAB_WORKLOAD": workload,
-        "LOADLAB_USERS_SEEDED": str(users_seeded),
-        "LOADLAB_ARRIVAL_RATE": str(load.rate if load.model == "open" and load.rate else 0),
-        "LOADLAB_SWARM_USERS": str(load.users),
-        "LOADLAB_THINK_MS": str(load.think_time_ms),
-        "LOADLAB_WARMUP_S": str(warmup_s),
-        "LOADLAB_DURATION_S": str(warmup_s + duration_s),
-        "LOADLAB_MEASUREMENT_OUT": str(measurement_out),
-        "LOADLAB_WINDOW_S": str(window_s),
-        **extra,
-    }
+    return SwarmEnv(
+        workload=workload,
+        users_seeded=users_seeded,
+        arrival_rate=load.rate if load.model == "open" and load.rate else 0.0,
+        swarm_users=load.users,
+        think_ms=load.think_time_ms,
+        warmup_s=warmup_s,
+        duration_s=warmup_s + duration_s,
+        measurement_out=str(measurement_out),
+        window_s=window_s,
+        swarm=swarm,
+    ).to_env()
 
 
 AUTO = "auto"
@@ -146,7 +146,7 @@ class Swarm:
 
     @property
     def total_s(self) -> float:
-        return float(self.env["LOADLAB_DURATION_S"])
+        return SwarmEnv.from_env(self.env).duration_s
 
     @property
     def staging(self) -> Path:
@@ -206,8 +206,8 @@ class Swarm:
         self,
         tick: Callable[[float], None] | None = None,
         stop_early: Callable[[], bool] | None = None,
-    ) -> dict[str, Any]:
-        """Wait for the master to finish; returns measurement.json's content. When
+    ) -> Measurement:
+        """Wait for the master to finish; returns its measurement.json. When
         `stop_early` says so, the master is asked to end the test now (SIGTERM: Locust stops
         its workers and still writes what it measured)."""
         assert self.master is not None
@@ -226,14 +226,14 @@ class Swarm:
             if tick:
                 tick(min(time.monotonic() - started, self.total_s))
             time.sleep(0.25)
-        out = Path(self.env["LOADLAB_MEASUREMENT_OUT"])
+        out = Path(SwarmEnv.from_env(self.env).measurement_out)
         if not out.exists():
             raise LabError(
                 f"the Locust master exited (code {self.master.returncode()}) "
                 f"without writing {out.name}:\n{self.master.log_tail()}",
                 hint=f"see {self.master.log_path}",
             )
-        return dict(json.loads(out.read_text()))
+        return Measurement.read(out)
 
     def stop(self) -> None:
         for proc in [*self.worker_procs, *([self.master] if self.master else [])]:

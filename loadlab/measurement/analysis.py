@@ -11,10 +11,12 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import numpy as np
 
+from labcontract.measurement import Measurement
+from labcontract.resources import Resource
 from loadlab.core.config import RunConfig
 from loadlab.core.config import Validity as Thresholds
 from loadlab.core.registry import UnknownVariantError, base_variant, get_variant
@@ -30,9 +32,11 @@ from loadlab.core.results import (
     Summary,
     VerificationResult,
     read_cell_spec,
+    read_manifest,
     write_json_atomic,
     write_text_atomic,
 )
+from loadlab.core.verdicts import Finding, Flag, Verdict
 from loadlab.measurement import latency, pgstats
 from loadlab.measurement.calibrate import arm_of
 from loadlab.measurement.faults import read_faults
@@ -45,9 +49,10 @@ from loadlab.measurement.stats import (
     bootstrap_ratio,
     paired_ratio,
 )
-from loadlab.measurement.validity import SATURATED_AT_MOST, judge
+from loadlab.measurement.validity import judge
 
 NUMERATOR = "fastapi-async"  # the headline numerator, when the run has it
+F = TypeVar("F", bound=Finding)
 
 
 def component_usage(path: Path, start: float, stop: float) -> dict[str, ComponentUsage]:
@@ -59,10 +64,14 @@ def component_usage(path: Path, start: float, stop: float) -> dict[str, Componen
     )
     with path.open() as handle:
         for row in csv.DictReader(handle):
-            when = float(row["time"])
+            when = float(row[Resource.TIME])
             if start <= when <= stop + 0.5:
-                per_sample[row["component"]][when].append(
-                    (int(row["pid"]), float(row["cpu_percent"]), int(row["rss_bytes"]))
+                per_sample[row[Resource.COMPONENT]][when].append(
+                    (
+                        int(row[Resource.PID]),
+                        float(row[Resource.CPU_PERCENT]),
+                        int(row[Resource.RSS_BYTES]),
+                    )
                 )
     usage: dict[str, ComponentUsage] = {}
     for component, samples in per_sample.items():
@@ -106,25 +115,23 @@ def analyze_cell(cell_dir: Path, thresholds: Thresholds, cpu_count: int) -> Cell
     if not (cell_dir / "cell.json").exists() or not (measurement_path.exists() or faults):
         return None
     spec = read_cell_spec(cell_dir)
-    measurement: dict[str, Any] = (
-        json.loads(measurement_path.read_text()) if measurement_path.exists() else {}
-    )
-    histogram = latency.decode(measurement.get("hdr", ""))
+    measurement = Measurement.read(measurement_path) if measurement_path.exists() else Measurement()
+    histogram = latency.decode(measurement.hdr)
     hdr_path = cell_dir / "latency.hdr"
-    if not hdr_path.exists() and measurement.get("hdr"):
-        write_text_atomic(hdr_path, measurement["hdr"])
-    requests = int(measurement.get("requests", 0))
-    errors = int(measurement.get("errors", 0))
-    measured = float(measurement.get("measured_s", 0.0)) or spec.duration_s
+    if not hdr_path.exists() and measurement.hdr:
+        write_text_atomic(hdr_path, measurement.hdr)
+    requests = measurement.requests
+    errors = measurement.errors
+    measured = measurement.measured_s or spec.duration_s
     throughput = (requests - errors) / measured if measured else 0.0
     target = spec.load.rate if spec.load.model == "open" else None
     achieved = requests / measured if measured else 0.0
     resources = component_usage(
         cell_dir / "resources.csv",
-        float(measurement.get("measure_from_wall") or 0.0),
-        float(measurement.get("stop_wall") or float("inf")),
+        measurement.measure_from_wall or 0.0,
+        measurement.stop_wall or float("inf"),
     )
-    backlog = int(measurement.get("backlog") or 0)
+    backlog = measurement.backlog
     validity = judge(
         requests=requests,
         errors=errors,
@@ -132,12 +139,12 @@ def analyze_cell(cell_dir: Path, thresholds: Thresholds, cpu_count: int) -> Cell
         achieved_rps=achieved,
         resources=resources,
         cpu_count=cpu_count,
-        workers_expected=int(measurement.get("workers_expected") or 0),
-        workers_final=int(measurement.get("workers_final") or 0),
+        workers_expected=measurement.workers_expected,
+        workers_final=measurement.workers_final,
         thresholds=thresholds,
         backlog=backlog,
         faults=[f.reason for f in faults],
-        swarm=measurement.get("swarm"),
+        swarm=measurement.swarm,
     )
     return CellResult(
         spec=spec,
@@ -152,9 +159,14 @@ def analyze_cell(cell_dir: Path, thresholds: Thresholds, cpu_count: int) -> Cell
         resources=resources,
         statements_per_request=statements_per_request(cell_dir),
         validity=validity,
-        workers_reported=int(measurement.get("workers_reported") or 0),
-        failures=dict(measurement.get("failures") or {}),
+        workers_reported=measurement.workers_reported,
+        failures=dict(measurement.failures),
     )
+
+
+def _once(findings: Iterable[F]) -> list[F]:
+    """Each finding once, in the order of what it says ("cell: message" for a flag)."""
+    return sorted({str(f): f for f in findings}.values(), key=str)
 
 
 def _rtt_key(cell: CellResult) -> float:
@@ -169,7 +181,7 @@ def aggregate(cells: list[CellResult]) -> list[Aggregate]:
         groups[key].append(cell)
     aggregates = []
     for (variant, workload, label, _), members in sorted(groups.items()):
-        reasons = sorted({r for c in members for r in c.validity.reasons})
+        reasons = _once(r for c in members for r in c.validity.reasons)
         aggregates.append(
             Aggregate(
                 variant=variant,
@@ -254,8 +266,8 @@ def _ratio(
         denominator=bottom[0].spec.variant,
         estimate=estimate,
         flagged=bool(invalid),
-        flag_reasons=sorted(
-            {f"{c.spec.cell_id}: {r}" for c in invalid for r in c.validity.reasons}
+        flag_reasons=_once(
+            Flag.from_finding(c.spec.cell_id, r) for c in invalid for r in c.validity.reasons
         ),
         db_rtt_ms=top[0].spec.db_rtt_ms,
         method=method,
@@ -310,23 +322,27 @@ def capacity(cells: list[CellResult], config: RunConfig) -> list[Capacity]:
     for (variant, workload), steps in sorted(groups.items()):
         steps.sort(key=lambda c: c.target_rate or 0.0)
         records, sustained, limited_by = [], 0.0, "max_rate or max_steps reached"
+        limit: Finding | None = None  # the first step that failed ends the search
         for cell in steps:
-            ok, reason = step_verdict(cell, search.slo_p99_ms, search.max_error_rate)
+            failed = step_verdict(cell, search.slo_p99_ms, search.max_error_rate)
             records.append(
                 CapacityStep(
                     rate=cell.target_rate or 0.0,
                     achieved_rps=cell.throughput_rps,
                     p99_ms=cell.latency.p99,
                     error_rate=cell.error_rate,
-                    ok=ok,
-                    reason=reason,
+                    ok=failed is None,
+                    reason="" if failed is None else failed.message,
                     cell_id=cell.spec.cell_id,
                 )
             )
-            if ok and not limited_by.startswith("step"):
+            if limit is not None:
+                continue
+            if failed is None:
                 sustained = max(sustained, cell.throughput_rps)
-            elif not ok and not limited_by.startswith("step"):
-                limited_by = f"step at {cell.target_rate:g} req/s: {reason}"
+            else:
+                limit = failed
+                limited_by = f"step at {cell.target_rate:g} req/s: {failed.message}"
         found.append(
             Capacity(
                 variant=variant,
@@ -336,23 +352,25 @@ def capacity(cells: list[CellResult], config: RunConfig) -> list[Capacity]:
                 sustained_rps=round(sustained, 1),
                 steps=records,
                 limited_by=limited_by,
+                limit=limit,
             )
         )
     return found
 
 
-def step_verdict(cell: CellResult, slo_p99_ms: float, max_error_rate: float) -> tuple[bool, str]:
-    """One capacity step: did the variant hold the rate within the SLO?"""
+def step_verdict(cell: CellResult, slo_p99_ms: float, max_error_rate: float) -> Finding | None:
+    """One capacity step: why the variant did not hold the rate within the SLO (None: it did)."""
     if cell.requests and cell.error_rate > max_error_rate:
-        return False, f"error rate {cell.error_rate:.1%} over {max_error_rate:.0%}"
+        return Finding(
+            code=Verdict.ERROR_RATE,
+            message=f"error rate {cell.error_rate:.1%} over {max_error_rate:.0%}",
+            details={"error_rate": cell.error_rate, "limit": max_error_rate},
+        )
     if cell.latency.p99 > slo_p99_ms:
-        return False, f"p99 {cell.latency.p99:.0f} ms over the {slo_p99_ms:g} ms SLO"
+        return Finding.of(Verdict.P99_OVER_SLO, p99_ms=cell.latency.p99, slo_p99_ms=slo_p99_ms)
     if cell.rate_held is False:
-        return False, "target rate not held"
-    saturated = [r for r in cell.validity.reasons if r.startswith("load generator saturated")]
-    if saturated:
-        return False, saturated[0]
-    return True, ""
+        return Finding(code=Verdict.RATE_NOT_HELD, message="target rate not held")
+    return next((r for r in cell.validity.reasons if r.code.loadgen_saturated), None)
 
 
 def capacity_ratios(found: list[Capacity]) -> list[Ratio]:
@@ -368,7 +386,14 @@ def capacity_ratios(found: list[Capacity]) -> list[Ratio]:
             if not item.sustained_rps or not top.sustained_rps:
                 continue
             flags = [
-                f"{c.variant}: {c.limited_by}" for c in (top, item) if "saturated" in c.limited_by
+                Flag(
+                    source=c.variant,
+                    code=c.limit.code,
+                    message=c.limited_by,
+                    details=c.limit.details,
+                )
+                for c in (top, item)
+                if c.limit is not None and c.limit.code.loadgen_saturated
             ]
             result.append(
                 Ratio(
@@ -387,19 +412,23 @@ def capacity_ratios(found: list[Capacity]) -> list[Ratio]:
     return result
 
 
+def _has(findings: Iterable[Finding], code: Verdict) -> bool:
+    return any(f.code is code for f in findings)
+
+
 def caveats(manifest: Manifest, cells: Iterable[CellResult]) -> list[str]:
     notes = list(manifest.caveats)
     cells = list(cells)
     invalid = [c for c in cells if not c.validity.valid]
     if invalid:
         notes.append(f"{len(invalid)} of {len(cells)} cells are marked invalid (see each cell)")
-    saturated = [c for c in cells if any("machine CPU" in w for w in c.validity.warnings)]
+    saturated = [c for c in cells if _has(c.validity.warnings, Verdict.MACHINE_SATURATED)]
     if saturated:
         notes.append(
             f"the machine's CPUs were saturated in {len(saturated)} of {len(cells)} cells: "
             "figures there measure the whole machine, not the framework alone"
         )
-    at_most = [c for c in cells if any(SATURATED_AT_MOST in r for r in c.validity.reasons)]
+    at_most = [c for c in cells if _has(c.validity.reasons, Verdict.LOADGEN_SATURATED_AT_MOST)]
     if at_most:
         notes.append(
             f"the load generator saturated in {len(at_most)} of {len(cells)} cells even with "
@@ -418,7 +447,7 @@ def _baseline(found: list[Ratio]) -> str:
 
 
 def summarize(run_dir: Path) -> Summary:
-    manifest = Manifest.model_validate_json((run_dir / "manifest.json").read_text())
+    manifest = read_manifest(run_dir)
     config = RunConfig.model_validate(manifest.config)
     cpu_count = int(manifest.machine.get("cpu_count") or 0)
     cells: list[CellResult] = []

@@ -16,9 +16,16 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, TypeAdapter
 
 from loadlab.core.results import write_json_atomic
+from loadlab.core.verdicts import Finding, Verdict
 
 FAULTS_FILE = "faults.json"
 FaultKind = Literal["app process died", "load generator worker lost", "database restarted"]
+# every kind is a verdict of its own, so readers tell a dead app from a lost worker by code
+VERDICTS: dict[FaultKind, Verdict] = {
+    "app process died": Verdict.APP_DIED,
+    "load generator worker lost": Verdict.WORKER_LOST,
+    "database restarted": Verdict.DATABASE_RESTARTED,
+}
 
 
 class Fault(BaseModel):
@@ -27,8 +34,8 @@ class Fault(BaseModel):
     at_s: float  # seconds since the swarm started
 
     @property
-    def reason(self) -> str:
-        return f"{self.kind}: {self.detail}"
+    def reason(self) -> Finding:
+        return Finding.of(VERDICTS[self.kind], detail=self.detail, at_s=self.at_s)
 
 
 _FAULTS = TypeAdapter(list[Fault])

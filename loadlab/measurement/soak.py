@@ -17,12 +17,12 @@ that, in the open model, leave out the wait before a late send.
 from __future__ import annotations
 
 import csv
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from labcontract.measurement import Measurement
+from labcontract.resources import Resource
 from loadlab.core.config import Soak
 from loadlab.core.results import CellResult, RssTrend, SoakResult, SoakWindow
 from loadlab.measurement import latency
@@ -56,12 +56,12 @@ def rss_series(
     if path.exists():
         with path.open() as handle:
             for row in csv.DictReader(handle):
-                when = float(row["time"])
-                component = row["component"]
+                when = float(row[Resource.TIME])
+                component = row[Resource.COMPONENT]
                 if component not in COMPONENTS or not start <= when <= stop:
                     continue
-                totals[component]["rss"][when] += int(row["rss_bytes"])
-                uss = row.get("uss_bytes") or ""
+                totals[component]["rss"][when] += int(row[Resource.RSS_BYTES])
+                uss = row.get(Resource.USS_BYTES) or ""
                 if uss:
                     totals[component]["uss"][when] += int(uss)
                 else:
@@ -98,17 +98,17 @@ def rss_trends(
     return trends
 
 
-def windows(measurement: dict[str, Any], measured_s: float) -> list[SoakWindow]:
+def windows(measurement: Measurement, measured_s: float) -> list[SoakWindow]:
     """The measured windows; stragglers completing after the stop are in no window."""
-    window_s = float(measurement.get("window_s") or 0.0)
+    window_s = measurement.window_s
     found = []
-    for raw in measurement.get("windows") or []:
-        start = float(raw["start_s"])
+    for raw in measurement.windows:
+        start = raw.start_s
         length = min(window_s, measured_s - start)
         if length <= 0:
             continue
-        requests, errors = int(raw["requests"]), int(raw["errors"])
-        figures = latency.summarize(latency.decode(raw.get("hdr", "")))
+        requests, errors = raw.requests, raw.errors
+        figures = latency.summarize(latency.decode(raw.hdr))
         found.append(
             SoakWindow(
                 start_s=round(start, 1),
@@ -133,9 +133,9 @@ def _drift(points: list[SoakWindow], value: str) -> float | None:
 
 def soak_cell(cell_dir: Path, cell: CellResult, settings: Soak) -> SoakResult:
     measurement_path = cell_dir / "measurement.json"
-    measurement = json.loads(measurement_path.read_text()) if measurement_path.exists() else {}
-    start = float(measurement.get("measure_from_wall") or 0.0)
-    stop = float(measurement.get("stop_wall") or float("inf"))
+    measurement = Measurement.read(measurement_path) if measurement_path.exists() else Measurement()
+    start = measurement.measure_from_wall or 0.0
+    stop = measurement.stop_wall or float("inf")
     judged = cell.measured_s >= settings.min_judged_s
     trends = rss_trends(
         rss_series(cell_dir / "resources.csv", start, stop),
@@ -155,7 +155,7 @@ def soak_cell(cell_dir: Path, cell: CellResult, settings: Soak) -> SoakResult:
         workload=cell.spec.workload,
         load_label=cell.spec.load.label,
         measured_s=cell.measured_s,
-        window_s=float(measurement.get("window_s") or settings.window_s),
+        window_s=measurement.window_s or settings.window_s,
         rss_threshold_mb_per_hour=settings.rss_growth_mb_per_hour,
         judged=judged,
         rss=trends,

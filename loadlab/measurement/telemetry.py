@@ -22,7 +22,9 @@ from pathlib import Path
 
 import psutil
 
-FIELDS = ["time", "component", "pid", "cpu_percent", "rss_bytes", "uss_bytes"]
+from labcontract.resources import RESOURCE_COLUMNS
+
+FIELDS = list(RESOURCE_COLUMNS)  # the contract's columns (labcontract.resources), in order
 MACHINE = "machine"
 
 

@@ -7,6 +7,9 @@ from typing import Any
 
 from loadlab.core.config import Validity as Thresholds
 from loadlab.core.results import ComponentUsage, Validity
+from loadlab.core.verdicts import SATURATED_AT_MOST, Finding, Verdict
+
+__all__ = ["LOADGEN_COMPONENTS", "SATURATED_AT_MOST", "judge"]
 
 LOADGEN_COMPONENTS = ("locust-master", "locust-worker")
 
@@ -23,40 +26,51 @@ def judge(
     workers_final: int,
     thresholds: Thresholds,
     backlog: int = 0,
-    faults: Sequence[str] = (),
+    faults: Sequence[Finding] = (),
     swarm: Mapping[str, Any] | None = None,
 ) -> Validity:
     """`swarm` is measurement.json's record of how the Locust workers were sized
     (loadlab.deployments.swarm.SwarmSizing): a saturated worker says whether auto sizing had run out."""
     # a fault (app died, worker lost, database restarted) is the root cause: it comes first
-    reasons: list[str] = list(faults)
-    warnings: list[str] = []
+    reasons: list[Finding] = list(faults)
+    warnings: list[Finding] = []
     total = requests
     if total == 0:
-        reasons.append("no request completed in the measured window")
+        reasons.append(Finding.of(Verdict.NO_REQUESTS))
     elif errors / total > thresholds.max_error_rate:
         reasons.append(
-            f"error rate {errors / total:.1%} exceeds {thresholds.max_error_rate:.0%} "
-            f"({errors} of {total} requests failed)"
+            Finding.of(
+                Verdict.ERROR_RATE,
+                error_rate=errors / total,
+                limit=thresholds.max_error_rate,
+                errors=errors,
+                requests=total,
+            )
         )
     if target_rate and achieved_rps < target_rate * (1 - thresholds.rate_tolerance):
         reasons.append(
-            f"target rate not held: {achieved_rps:.0f} of {target_rate:.0f} req/s "
-            f"({achieved_rps / target_rate:.0%})"
+            Finding.of(
+                Verdict.RATE_NOT_HELD,
+                achieved_rps=achieved_rps,
+                target_rate=target_rate,
+                held=achieved_rps / target_rate,
+            )
         )
     if target_rate and backlog:
-        warnings.append(
-            f"{backlog} scheduled requests were never sent: their users were still waiting "
-            "for earlier answers when the cell ended (their latency is not in the percentiles)"
-        )
+        warnings.append(Finding.of(Verdict.BACKLOG, backlog=backlog))
     for component in LOADGEN_COMPONENTS:
         usage = resources.get(component)
         if usage and usage.busiest_process_cpu_mean_percent > thresholds.loadgen_cpu_percent:
+            figures: dict[str, str | float] = {
+                "component": component,
+                "cpu_percent": usage.busiest_process_cpu_mean_percent,
+                "limit_percent": thresholds.loadgen_cpu_percent,
+            }
+            most = _at_most(swarm) if component == "locust-worker" else None
             reasons.append(
-                f"load generator saturated: a {component} process averaged "
-                f"{usage.busiest_process_cpu_mean_percent:.0f}% of a core "
-                f"(limit {thresholds.loadgen_cpu_percent:.0f}%)"
-                + (_at_most(swarm) if component == "locust-worker" else "")
+                Finding.of(Verdict.LOADGEN_SATURATED, **figures)
+                if most is None
+                else Finding.of(Verdict.LOADGEN_SATURATED_AT_MOST, **figures, workers=most)
             )
     machine = resources.get("machine")
     if (
@@ -65,25 +79,27 @@ def judge(
         and machine.cpu_mean_percent > thresholds.machine_cpu_percent * cpu_count
     ):
         warnings.append(
-            f"machine CPU saturated: {machine.cpu_mean_percent / cpu_count:.0f}% of "
-            f"{cpu_count} cores on average; the app, database and load generator competed"
+            Finding.of(
+                Verdict.MACHINE_SATURATED,
+                core_percent=machine.cpu_mean_percent / cpu_count,
+                cpu_count=cpu_count,
+            )
         )
     if workers_expected and workers_final < workers_expected:
         warnings.append(
-            f"only {workers_final} of {workers_expected} Locust workers sent a final report; "
-            "the last seconds of the others are missing"
+            Finding.of(
+                Verdict.FINAL_REPORTS_MISSING,
+                workers_final=workers_final,
+                workers_expected=workers_expected,
+            )
         )
     return Validity(valid=not reasons, reasons=reasons, warnings=warnings)
 
 
-def _at_most(swarm: Mapping[str, Any] | None) -> str:
-    """Why a saturated worker was not given company: auto sizing had used every core."""
+def _at_most(swarm: Mapping[str, Any] | None) -> int | None:
+    """The worker count when auto sizing had used every core (so a saturated worker was not
+    given company); None otherwise."""
     if not swarm or swarm.get("sizing") != "auto":
-        return ""
+        return None
     workers, most = int(swarm.get("workers") or 0), int(swarm.get("most") or 0)
-    if workers < most:
-        return ""
-    return f", {SATURATED_AT_MOST}: {workers}, one per core"
-
-
-SATURATED_AT_MOST = "even with the most Locust workers auto sizing runs"
+    return workers if workers >= most else None

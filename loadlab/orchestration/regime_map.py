@@ -52,6 +52,7 @@ from loadlab.core.results import (
     read_summary,
     write_json_atomic,
 )
+from loadlab.core.verdicts import Verdict
 
 RTT_USERS = 64  # the rtt preset's one concurrency (Manjusaka's retelling: 80 users)
 
@@ -369,9 +370,15 @@ def map_ratio(summary: Summary, ratio: Ratio) -> MapRatio:
     e = ratio.estimate
     has_ci = e.n > 1 or e.ci_low != e.ci_high
     machine = sorted(
-        {w for c in _cells_of(summary, ratio) for w in c.validity.warnings if "machine CPU" in w}
+        {
+            w.message
+            for c in _cells_of(summary, ratio)
+            for w in c.validity.warnings
+            if w.code is Verdict.MACHINE_SATURATED
+        }
     )
-    reasons = list(ratio.flag_reasons) + machine
+    # map.json keeps the words for its tooltips; the marks below are decided by code
+    reasons = [f.text for f in ratio.flag_reasons] + machine
     return MapRatio(
         flask_variant=ratio.denominator,
         numerator=ratio.numerator,
@@ -382,7 +389,7 @@ def map_ratio(summary: Summary, ratio: Ratio) -> MapRatio:
         has_ci=has_ci,
         touches_parity=has_ci and e.ci_low <= 1.0 <= e.ci_high,
         flagged=ratio.flagged,
-        loadgen_saturated=any("load generator saturated" in r for r in ratio.flag_reasons),
+        loadgen_saturated=any(f.code.loadgen_saturated for f in ratio.flag_reasons),
         machine_saturated=bool(machine),
         reasons=reasons,
         method=str(getattr(ratio, "method", "") or ""),

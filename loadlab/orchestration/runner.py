@@ -262,7 +262,7 @@ class Run:
                 )
                 self.progress.phase(f"capacity search {variant} {workload}: step {taken}")
                 result = self.run_cell(lab, spec, served, taken, steps_at_most)
-                return step_verdict(result, search.slo_p99_ms, search.max_error_rate)[0]
+                return step_verdict(result, search.slo_p99_ms, search.max_error_rate) is None
 
             find_capacity(holds, search)
         return order

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable
@@ -13,6 +12,9 @@ from pathlib import Path
 from statistics import median
 
 from hdrh.histogram import HdrHistogram
+
+from labcontract.measurement import Measurement
+from labcontract.resources import Resource
 
 MAX_POINTS = 240
 
@@ -28,7 +30,7 @@ class CpuSeries:
 
 
 def read_resources(path: Path, max_points: int = MAX_POINTS) -> list[CpuSeries]:
-    """`time,component,pid,cpu_percent,rss_bytes` -> one summed series per component.
+    """`resources.csv` (labcontract.resources) -> one summed CPU series per component.
 
     Samples of different processes are taken at slightly different instants, so they are
     put in buckets one sampling interval wide before summing. Long cells are averaged down
@@ -42,10 +44,10 @@ def read_resources(path: Path, max_points: int = MAX_POINTS) -> list[CpuSeries]:
             try:
                 rows.append(
                     (
-                        float(row["time"]),
-                        row["component"],
-                        row.get("pid", ""),
-                        float(row["cpu_percent"] or 0),
+                        float(row[Resource.TIME]),
+                        row[Resource.COMPONENT],
+                        row.get(Resource.PID, ""),
+                        float(row[Resource.CPU_PERCENT] or 0),
                     )
                 )
             except (KeyError, TypeError, ValueError):
@@ -94,10 +96,12 @@ COMPONENT_ORDER = [
 def read_window(path: Path) -> tuple[float, float, float] | None:
     """(start, measure_from, stop) wall-clock seconds from a cell's `measurement.json`."""
     try:
-        raw = json.loads(path.read_text())
-        return float(raw["start_wall"]), float(raw["measure_from_wall"]), float(raw["stop_wall"])
-    except (OSError, ValueError, KeyError, TypeError):
+        raw = Measurement.read(path)
+    except (OSError, ValueError):  # pydantic's ValidationError and SchemaVersionError too
         return None
+    if raw.start_wall is None or raw.measure_from_wall is None or raw.stop_wall is None:
+        return None
+    return raw.start_wall, raw.measure_from_wall, raw.stop_wall
 
 
 def component_rank(name: str) -> tuple[int, str]:

@@ -169,7 +169,7 @@ def _ratio_of(r: Ratio, summary: Summary | None = None) -> HeadlineRatio:
         load_label=r.load_label,
         estimate=r.estimate,
         flagged=r.flagged,
-        flag_reasons=list(r.flag_reasons),
+        flag_reasons=[f.text for f in r.flag_reasons],
         method=r.method,
         blocks=r.blocks,
         noise_factor=noise_factor(aa.estimate) if aa is not None else None,
@@ -243,7 +243,7 @@ def _throughput_row(agg: Aggregate) -> HeadlineRow:
         p50_ms=agg.p50_ms.median,
         p99_ms=agg.p99_ms.median,
         valid=agg.valid,
-        notes=list(agg.invalid_reasons),
+        notes=[f.message for f in agg.invalid_reasons],
     )
 
 
@@ -556,10 +556,15 @@ def validity(run: Run) -> ValidityReport:
     return ValidityReport(
         caveats=caveats,
         invalid_cells=[
-            (c.spec.cell_id, c.validity.reasons) for c in s.cells if not c.validity.valid
+            (c.spec.cell_id, [f.message for f in c.validity.reasons])
+            for c in s.cells
+            if not c.validity.valid
         ],
         flagged_ratios=[
-            (f"{r.workload} {r.load_label}: {r.numerator} / {r.denominator}", r.flag_reasons)
+            (
+                f"{r.workload} {r.load_label}: {r.numerator} / {r.denominator}",
+                [f.text for f in r.flag_reasons],
+            )
             for r in s.ratios + s.capacity_ratios
             if r.flagged
         ],

@@ -9,11 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from labcontract.dataset import SOLD_OUT_EVERY, products_for_users
+
 if TYPE_CHECKING:
     from loadtests.replay import Replay
-
-MIN_PRODUCTS = 100
-SOLD_OUT_EVERY = 50
 
 
 class Client(Protocol):
@@ -39,13 +38,12 @@ class Draw:
 
     @property
     def products_seeded(self) -> int:
-        # services/seed.py: products = max(100, round(10_000 * scale)), users = 1,000,000 * scale
-        return max(MIN_PRODUCTS, round(self.users_seeded / 100))
+        return products_for_users(self.users_seeded)
 
     def order(self) -> dict[str, Any]:
         """A checkout that succeeds: 1-3 distinct products in stock, one or two of each."""
         # the top id may be off by one from the seeded count (rounding); sold-out ids are
-        # multiples of SOLD_OUT_EVERY (services/datagen.py) and would answer 409
+        # multiples of SOLD_OUT_EVERY (labcontract.dataset) and would answer 409
         candidates = self.rng.sample(range(1, self.products_seeded), 4)
         in_stock = [p for p in candidates if p % SOLD_OUT_EVERY] or [1]
         products = in_stock[: self.rng.randint(1, 3)]

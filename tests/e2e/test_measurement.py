@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from loadlab.core.results import Summary
+from loadlab.core.verdicts import Verdict
 from tests.e2e.conftest import Lab
 
 pytestmark = pytest.mark.slow
@@ -28,7 +29,8 @@ def test_open_model_far_above_capacity_is_not_held_and_shows_the_queue(lab: Lab)
     assert cell.target_rate == 200
     assert cell.rate_held is False
     assert not cell.validity.valid
-    assert any("target rate not held" in reason for reason in cell.validity.reasons)
+    [held] = [r for r in cell.validity.reasons if r.code is Verdict.RATE_NOT_HELD]
+    assert "target rate not held" in held.message
     # served at about 20/s, a request's wait since its intended send time grows for the
     # whole cell: p99 is seconds, far beyond the 50 ms of service time
     assert cell.throughput_rps < 40

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from loadlab.core.results import CellResult, Manifest, Summary
+from loadlab.core.verdicts import Verdict
 from tests.e2e.conftest import REPO, Lab
 from tests.faults.conftest import restart_postgres
 from tests.fixtures.run_watch import RunWatch
@@ -93,7 +94,8 @@ def test_postgres_restart_mid_cell(lab: Lab, lab_home: Path, variant: str) -> No
     run_dir = first.parent.parent
     hit, after = cells_of(run_dir)
     assert not hit.validity.valid
-    assert hit.validity.reasons[0].startswith("database restarted: the postmaster"), hit.validity
+    assert hit.validity.reasons[0].code is Verdict.DATABASE_RESTARTED, hit.validity
+    assert hit.validity.reasons[0].message.startswith("database restarted: the postmaster")
     print(f"{variant}: {hit.errors} errors of {hit.requests}; failures {hit.failures}")
     assert after.validity.valid, after.validity
     assert after.errors == 0 and after.requests > 0
@@ -123,8 +125,9 @@ def test_app_server_killed_mid_cell(lab: Lab) -> None:
     run_dir = first.parent.parent
     hit, after = cells_of(run_dir)
     assert not hit.validity.valid
-    assert hit.validity.reasons[0].startswith("app process died: fastapi-async"), hit.validity
-    assert "killed by signal 9" in hit.validity.reasons[0]
+    assert hit.validity.reasons[0].code is Verdict.APP_DIED, hit.validity
+    assert hit.validity.reasons[0].message.startswith("app process died: fastapi-async")
+    assert "killed by signal 9" in hit.validity.reasons[0].message
     print(f"app killed: {hit.requests} requests, {hit.errors} errors, {hit.validity.reasons}")
     # the next cell ran on a new server
     assert after.validity.valid and after.errors == 0 and after.requests > 0, after.validity
@@ -150,7 +153,8 @@ def test_locust_worker_killed_mid_cell(lab: Lab) -> None:
     run_dir = first.parent.parent
     hit, after = cells_of(run_dir)
     assert not hit.validity.valid
-    assert hit.validity.reasons[0].startswith("load generator worker lost: locust-worker-")
+    assert hit.validity.reasons[0].code is Verdict.WORKER_LOST, hit.validity
+    assert hit.validity.reasons[0].message.startswith("load generator worker lost: locust-worker-")
     print(f"worker killed: {hit.requests} requests, {hit.validity}")
     assert after.validity.valid and after.requests > 0, after.validity
     assert_nothing_left(watch, lab)

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from loadlab.core.results import CellResult, CellSpec, Latency, LoadLevel, Validity
+from loadlab.core.verdicts import Verdict
 from loadlab.measurement.analysis import noise_floor, ratio_pairs, ratios
 from loadlab.measurement.stats import BLOCK_BOOTSTRAP, PAIRED_T
 
@@ -81,7 +82,9 @@ def test_a_cell_without_throughput_cannot_be_paired() -> None:
 def test_an_invalid_cell_in_a_pair_flags_the_ratio() -> None:
     cells = [cell("fastapi-async", 1, 2000), cell("flask-sync", 1, 1000, valid=False)]
     [r] = ratios(cells)
-    assert r.flagged and "error rate too high" in r.flag_reasons[0]
+    assert r.flagged and "error rate too high" in r.flag_reasons[0].text
+    [flag] = r.flag_reasons
+    assert flag.source == cells[1].spec.cell_id and flag.code is Verdict.ERROR_RATE
 
 
 def test_every_fastapi_variant_over_every_flask_variant_fastapi_async_first() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -12,7 +13,8 @@ from loadlab.core.config import Soak
 from loadlab.core.config import Validity as Thresholds
 from loadlab.core.errors import LabError
 from loadlab.core.results import Manifest, write_json_atomic
-from loadlab.measurement.faults import Fault, read_faults
+from loadlab.core.verdicts import Verdict
+from loadlab.measurement.faults import VERDICTS, Fault, FaultKind, read_faults
 from loadlab.measurement.soak import HOUR, MB, rss_series, rss_trends, slope
 from loadlab.measurement.validity import judge
 
@@ -90,7 +92,8 @@ def test_faults_come_first_among_the_reasons(tmp_path: Path) -> None:
     fault = Fault(kind="app process died", detail="flask-sync's server exited", at_s=3.0)
     write_json_atomic(tmp_path / "faults.json", [fault.model_dump()])
     [read] = read_faults(tmp_path)
-    assert read.reason == "app process died: flask-sync's server exited"
+    assert read.reason.code is Verdict.APP_DIED
+    assert read.reason.message == "app process died: flask-sync's server exited"
     verdict = judge(
         requests=0, errors=0, target_rate=None, achieved_rps=0, resources={}, cpu_count=2,
         workers_expected=2, workers_final=2, thresholds=Thresholds(), faults=[read.reason],
@@ -119,3 +122,12 @@ def test_uss_is_judged_where_sampled_and_postgres_rss_never(tmp_path: Path) -> N
     without = rss_trends(rss_series(rss_only, 1000, 1900), threshold=50, judged=True)
     assert [(t.basis, t.flagged) for t in without] == [("rss", False)]
     assert without[0].growth_mb_per_hour > 1000
+
+
+@pytest.mark.parametrize("kind", get_args(FaultKind))
+def test_every_fault_kind_has_its_own_code_and_reads_as_before(kind: FaultKind) -> None:
+    reason = Fault(kind=kind, detail="pid 42 exit code 1", at_s=1.5).reason
+    assert reason.code is VERDICTS[kind]
+    assert reason.message == f"{kind}: pid 42 exit code 1"  # the wording faults always had
+    assert reason.details == {"detail": "pid 42 exit code 1", "at_s": 1.5}
+    assert len(set(VERDICTS.values())) == len(get_args(FaultKind))

@@ -10,6 +10,7 @@ import pytest
 from loadlab.core.config import RunConfig
 from loadlab.core.config import Validity as Thresholds
 from loadlab.core.results import CellSpec, ComponentUsage, LoadLevel
+from loadlab.core.verdicts import Finding, Verdict
 from loadlab.deployments.swarm import (
     SwarmSizing,
     fixed_workers,
@@ -99,7 +100,7 @@ def test_the_record_reaches_the_master_through_the_environment() -> None:
     )
 
 
-def _saturated(swarm: dict[str, object] | None) -> list[str]:
+def _saturated(swarm: dict[str, object] | None) -> list[Finding]:
     worker = ComponentUsage(
         cpu_mean_percent=97,
         cpu_max_percent=99,
@@ -123,11 +124,20 @@ def _saturated(swarm: dict[str, object] | None) -> list[str]:
 
 def test_saturated_at_the_most_says_so_and_stays_invalid() -> None:
     [reason] = _saturated({"sizing": "auto", "workers": 2, "most": 2})
-    assert reason.startswith("load generator saturated") and SATURATED_AT_MOST in reason
+    assert reason.code is Verdict.LOADGEN_SATURATED_AT_MOST and reason.code.loadgen_saturated
+    assert (
+        reason.message.startswith("load generator saturated")
+        and SATURATED_AT_MOST in reason.message
+    )
+    assert reason.message.endswith(f", {SATURATED_AT_MOST}: 2, one per core")
     [reason] = _saturated({"sizing": "fixed", "workers": 2, "most": 2})
-    assert reason.startswith("load generator saturated") and SATURATED_AT_MOST not in reason
+    assert reason.code is Verdict.LOADGEN_SATURATED
+    assert (
+        reason.message.startswith("load generator saturated")
+        and SATURATED_AT_MOST not in reason.message
+    )
     [reason] = _saturated(None)
-    assert SATURATED_AT_MOST not in reason
+    assert reason.code is Verdict.LOADGEN_SATURATED and SATURATED_AT_MOST not in reason.message
 
 
 def test_a_capacity_search_shares_one_group_a_matrix_level_does_not() -> None:
