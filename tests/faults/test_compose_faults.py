@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from loadlab.core.results import CellResult, Manifest
+from loadlab.core.verdicts import Verdict
 from tests.compose.conftest import LABEL, REPO, ComposeRun
 from tests.faults.test_faults import cells_of
 
@@ -98,8 +99,9 @@ def test_app_container_killed_mid_cell(compose_run: ComposeRun) -> None:
         subprocess.run(["docker", "kill", app], check=True, capture_output=True, timeout=60)
         run_dir, hit, after = _hit_and_after(compose_run, process, first)
     assert not hit.validity.valid
-    assert hit.validity.reasons[0].startswith("app process died: fastapi-async"), hit.validity
-    assert "killed by signal 9" in hit.validity.reasons[0]
+    assert hit.validity.reasons[0].code is Verdict.APP_DIED, hit.validity
+    assert hit.validity.reasons[0].message.startswith("app process died: fastapi-async")
+    assert "killed by signal 9" in hit.validity.reasons[0].message
     print(f"app killed: {hit.requests} requests, {hit.errors} errors, {hit.validity.reasons}")
     # the next cell ran in a new container
     assert after.validity.valid and after.errors == 0 and after.requests > 0, after.validity
@@ -115,7 +117,8 @@ def test_locust_worker_container_killed_mid_cell(compose_run: ComposeRun) -> Non
         subprocess.run(["docker", "kill", victim], check=True, capture_output=True, timeout=60)
         _, hit, after = _hit_and_after(compose_run, process, first)
     assert not hit.validity.valid
-    assert hit.validity.reasons[0].startswith("load generator worker lost: locust-worker-")
+    assert hit.validity.reasons[0].code is Verdict.WORKER_LOST, hit.validity
+    assert hit.validity.reasons[0].message.startswith("load generator worker lost: locust-worker-")
     print(f"worker killed: {hit.requests} requests, {hit.validity}")
     assert after.validity.valid and after.requests > 0, after.validity
 
@@ -130,6 +133,7 @@ def test_postgres_container_restarted_mid_cell(compose_run: ComposeRun) -> None:
         )
         _, hit, after = _hit_and_after(compose_run, process, first)
     assert not hit.validity.valid
-    assert hit.validity.reasons[0].startswith("database restarted: the postmaster"), hit.validity
+    assert hit.validity.reasons[0].code is Verdict.DATABASE_RESTARTED, hit.validity
+    assert hit.validity.reasons[0].message.startswith("database restarted: the postmaster")
     print(f"postgres restarted: {hit.errors} errors of {hit.requests}; {hit.validity.reasons}")
     assert after.validity.valid and after.errors == 0 and after.requests > 0, after.validity

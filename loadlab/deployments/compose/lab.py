@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from labcontract.env import SwarmEnv
 from loadlab.core.config import CpuSets, RunConfig
 from loadlab.core.errors import LabError
 from loadlab.core.progress import Progress
@@ -122,7 +123,7 @@ class ComposeLab:
         return SwarmSpec(
             target_url=served.internal_url,
             users=spec.load.users,
-            total_s=float(env["LOADLAB_DURATION_S"]),
+            total_s=SwarmEnv.from_env(env).duration_s,
             workers=self.locust_workers,
             csv_prefix=f"{OUT_DIR}/locust",
             environment=env,

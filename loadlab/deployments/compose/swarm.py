@@ -8,12 +8,13 @@ run replaces them with the spec's, written beside the cell's results (compose.ce
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from labcontract.env import SwarmEnv
+from labcontract.measurement import Measurement
 from loadlab.core.errors import LabError
 from loadlab.core.results import write_json_atomic
 from loadlab.deployments.compose.commands import tail, uninterruptible
@@ -76,8 +77,8 @@ class ComposeSwarm:
         self,
         tick: Callable[[float], None] | None = None,
         stop_early: Callable[[], bool] | None = None,
-    ) -> dict[str, Any]:
-        """Wait for the master to finish; returns measurement.json's content. When
+    ) -> Measurement:
+        """Wait for the master to finish; returns its measurement.json. When
         `stop_early` says so, the master is asked to end the test now (SIGTERM: Locust stops
         its workers and still writes what it measured)."""
         assert self.master is not None
@@ -100,7 +101,7 @@ class ComposeSwarm:
             time.sleep(0.25)
             master = self.stack.inspect(master.id)
         self.stack.copy_out(master.id, OUT_DIR, self.cell_dir)
-        out = self.cell_dir / "measurement.json"
+        out = self.cell_dir / Path(SwarmEnv.from_env(self.spec.environment).measurement_out).name
         if not out.exists():
             log = self.stack.service_log(master.id)
             raise LabError(
@@ -108,7 +109,7 @@ class ComposeSwarm:
                 f"{out.name}:\n{tail(log)}",
                 hint=f"see {self.cell_dir / 'locust-master.log'}",
             )
-        return dict(json.loads(out.read_text()))
+        return Measurement.read(out)
 
     def _remove(self) -> None:
         with uninterruptible():
