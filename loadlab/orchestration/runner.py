@@ -55,7 +55,7 @@ def open_lab(config: RunConfig, run_dir: Path, progress: Progress) -> AbstractCo
 
         return local_lab(config, run_dir, progress)
     if config.backend == "compose":
-        from loadlab.deployments.compose import compose_lab
+        from loadlab.deployments.compose.lab import compose_lab
 
         return compose_lab(config, run_dir, progress)  # type: ignore[no-any-return]
     if config.backend == "ansible":

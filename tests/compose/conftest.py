@@ -13,7 +13,10 @@ import configparser
 import os
 import re
 import subprocess
+import sys
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 ENGINE_SH = REPO / "infra" / "docker" / "engine.sh"
 BASE_IMAGE_SH = REPO / "infra" / "docker" / "base-image.sh"
 BASE_IMAGE = "debian:bookworm-slim"
+LABEL = "com.docker.compose.project"
 
 _VARIABLE = re.compile(
     r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?])?(?P<arg>[^}]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
@@ -154,3 +158,70 @@ def docker_engine() -> Iterator[None]:
             subprocess.run(
                 ["bash", str(ENGINE_SH), "stop"], cwd=REPO, capture_output=True, timeout=300
             )
+
+
+@dataclass
+class ComposeRun:
+    project: str
+    results: Path
+
+    def env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "LOADLAB_RESULTS": str(self.results),
+            "LOADLAB_COMPOSE_PROJECT": self.project,
+            "PYTHONUNBUFFERED": "1",
+        }
+        if ca_bundle := machine_ca_bundle():
+            env["LOADLAB_BUILD_CA_BUNDLE"] = ca_bundle
+        return env
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "loadlab.cli.app", *args]
+
+    def run(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*args),
+            cwd=REPO,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def leftovers(self) -> dict[str, list[str]]:
+        """Containers, networks and volumes still labelled with this run's project."""
+        label = f"label={LABEL}={self.project}"
+        found = {}
+        for kind, argv in {
+            "containers": ["docker", "ps", "-a", "-q", "--filter", label],
+            "networks": ["docker", "network", "ls", "-q", "--filter", label],
+            "volumes": ["docker", "volume", "ls", "-q", "--filter", label],
+        }.items():
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            found[kind] = done.stdout.split()
+        return {kind: ids for kind, ids in found.items() if ids}
+
+    def remove_leftovers(self) -> None:
+        """The test's own safety net: whatever the run left, by label."""
+        left = self.leftovers()
+        for cid in left.get("containers", []):
+            subprocess.run(["docker", "rm", "-f", "-v", cid], capture_output=True, timeout=120)
+        for nid in left.get("networks", []):
+            subprocess.run(["docker", "network", "rm", nid], capture_output=True, timeout=60)
+        for vid in left.get("volumes", []):
+            subprocess.run(["docker", "volume", "rm", "-f", vid], capture_output=True, timeout=60)
+
+    def run_dirs(self) -> list[Path]:
+        # a run's own report goes to results/reports/, beside the run folders
+        return sorted(p for p in self.results.glob("*") if p.is_dir() and p.name != "reports")
+
+
+@pytest.fixture
+def compose_run(docker_engine: None, tmp_path: Path) -> Iterator[ComposeRun]:
+    run = ComposeRun(project=f"loadlab-test-{uuid.uuid4().hex[:10]}", results=tmp_path / "results")
+    try:
+        yield run
+    finally:
+        run.remove_leftovers()

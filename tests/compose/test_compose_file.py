@@ -13,7 +13,12 @@ import jsonschema
 import pytest
 
 from loadlab.core.registry import load_registry
-from loadlab.deployments.compose import SERVICE_HOST, SERVICE_PORT, StackSettings, port_variable
+from loadlab.deployments.compose.settings import (
+    SERVICE_HOST,
+    SERVICE_PORT,
+    StackSettings,
+    port_variable,
+)
 from loadlab.deployments.postgres import BENCHMARK_SETTINGS
 from tests.compose.conftest import COMPOSE_FILE, REPO, interpolate, variables
 

@@ -5,20 +5,15 @@ also when the run is interrupted with Ctrl-C."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from loadlab.core.results import Manifest, Summary
-from tests.compose.conftest import REPO, machine_ca_bundle
+from tests.compose.conftest import REPO, ComposeRun
 from tests.fixtures.tiny_map import read_tiny_wait_map
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(2400)]
@@ -26,74 +21,6 @@ pytestmark = [pytest.mark.compose, pytest.mark.timeout(2400)]
 VARIANTS = ("flask-sync", "flask-gevent", "fastapi-async")
 TINY = ["--scale", "0.002", "--duration", "3", "--warmup", "1", "--users", "8",
         "--locust-workers", "2", "--workloads", "db-read", "--no-report"]  # fmt: skip
-LABEL = "com.docker.compose.project"
-
-
-@dataclass
-class ComposeRun:
-    project: str
-    results: Path
-
-    def env(self) -> dict[str, str]:
-        env = {
-            **os.environ,
-            "LOADLAB_RESULTS": str(self.results),
-            "LOADLAB_COMPOSE_PROJECT": self.project,
-            "PYTHONUNBUFFERED": "1",
-        }
-        if ca_bundle := machine_ca_bundle():
-            env["LOADLAB_BUILD_CA_BUNDLE"] = ca_bundle
-        return env
-
-    def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "loadlab.cli.app", *args]
-
-    def run(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.command(*args),
-            cwd=REPO,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def leftovers(self) -> dict[str, list[str]]:
-        """Containers, networks and volumes still labelled with this run's project."""
-        label = f"label={LABEL}={self.project}"
-        found = {}
-        for kind, argv in {
-            "containers": ["docker", "ps", "-a", "-q", "--filter", label],
-            "networks": ["docker", "network", "ls", "-q", "--filter", label],
-            "volumes": ["docker", "volume", "ls", "-q", "--filter", label],
-        }.items():
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-            assert done.returncode == 0, done.stderr
-            found[kind] = done.stdout.split()
-        return {kind: ids for kind, ids in found.items() if ids}
-
-    def remove_leftovers(self) -> None:
-        """The test's own safety net: whatever the run left, by label."""
-        left = self.leftovers()
-        for cid in left.get("containers", []):
-            subprocess.run(["docker", "rm", "-f", "-v", cid], capture_output=True, timeout=120)
-        for nid in left.get("networks", []):
-            subprocess.run(["docker", "network", "rm", nid], capture_output=True, timeout=60)
-        for vid in left.get("volumes", []):
-            subprocess.run(["docker", "volume", "rm", "-f", vid], capture_output=True, timeout=60)
-
-    def run_dirs(self) -> list[Path]:
-        # a run's own report goes to results/reports/, beside the run folders
-        return sorted(p for p in self.results.glob("*") if p.is_dir() and p.name != "reports")
-
-
-@pytest.fixture
-def compose_run(docker_engine: None, tmp_path: Path) -> Iterator[ComposeRun]:
-    run = ComposeRun(project=f"loadlab-test-{uuid.uuid4().hex[:10]}", results=tmp_path / "results")
-    try:
-        yield run
-    finally:
-        run.remove_leftovers()
 
 
 def test_a_tiny_matrix_runs_in_compose_and_leaves_nothing(
@@ -202,3 +129,54 @@ def test_a_tiny_wait_map_runs_in_compose(compose_run: ComposeRun) -> None:
     assert regime.topology["project"] == compose_run.project
     html = (map_dir / "report" / "index.html").read_text()
     assert "compose" in html and html.count("<svg") == 2
+
+
+def test_web_shows_the_run_live_on_compose(compose_run: ComposeRun, tmp_path: Path) -> None:
+    """--web: the master's own UI, published on loopback, answers while a cell runs; the run
+    still starts and ends by itself."""
+    import re
+    import urllib.request
+
+    log_path = tmp_path / "run.log"
+    log = log_path.open("w")
+    args = [*TINY, "--duration", "8", "--locust-workers", "1", "--web"]
+    process = subprocess.Popen(
+        compose_run.command("run", "--backend", "compose", "--variants", "fastapi-async", *args),
+        cwd=REPO,
+        env={**compose_run.env(), "COLUMNS": "200"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    log.close()
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 900
+        address = None
+        while time.monotonic() < deadline and process.poll() is None and not seen:
+            found = re.search(r"Locust web UI: (http://127\.0\.0\.1:\d+)", log_path.read_text())
+            address = found.group(1) if found else address
+            if address and list(compose_run.results.glob("*/cells/*/compose.cell.yml")):
+                try:
+                    with urllib.request.urlopen(address, timeout=2) as response:
+                        seen.append(response.read().decode(errors="replace"))
+                except OSError:
+                    pass
+            time.sleep(0.3)
+        code = process.wait(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = log_path.read_text()
+    assert code == 0, output[-5000:]
+    assert address, f"no address printed:\n{output[-3000:]}"
+    assert seen and "locust" in seen[0].lower(), "the UI answered while the cell ran"
+    assert compose_run.leftovers() == {}
+    [run_dir] = compose_run.run_dirs()
+    manifest = Manifest.model_validate_json((run_dir / "manifest.json").read_text())
+    assert manifest.topology["locust_web"] == address
+    [cell] = list((run_dir / "cells").iterdir())
+    master = json.loads((cell / "compose.cell.yml").read_text())["services"]["locust-master"]
+    assert "--autostart" in master["command"] and "--headless" not in master["command"]
+    assert (cell / "measurement.json").exists()

@@ -1,11 +1,13 @@
 """Faults injected from outside into real runs: the e2e lab (a seeded private cluster that
-every `loadlab` invocation of the session reuses) and a way to restart that cluster."""
+every `loadlab` invocation of the session reuses) and a way to restart that cluster, and a
+compose run (tests/compose/conftest.py) for the same faults in containers."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from loadlab.deployments.postgres import PostgresCluster
+from tests.compose.conftest import compose_run, docker_engine  # noqa: F401  (compose's fixtures)
 from tests.e2e.conftest import lab, lab_home  # noqa: F401  (fixtures shared with the e2e tests)
 
 
