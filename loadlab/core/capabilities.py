@@ -27,7 +27,7 @@ BACKENDS: dict[str, Capabilities] = {
         verify=True,
     ),
     "compose": Capabilities(
-        db_rtt=False, web=False, soak_windows=False, cpusets=True, forced_locust_workers=True,
+        db_rtt=False, web=True, soak_windows=True, cpusets=True, forced_locust_workers=True,
         verify=True,
     ),
     # the nodes' sizes come from the inventory; the database is not reachable from here

@@ -18,7 +18,6 @@ from loadlab.orchestration.runner import Run
     [
         ("compose", {"network": {"db_rtt_ms": [1]}}, "emulated database link"),
         ("ansible", {"network": {"db_rtt_ms": [1]}}, "emulated database link"),
-        ("compose", {"web": True}, "web UI"),
         ("ansible", {"locust_workers": 2}, "loadlab_locust_workers_per_host"),
         ("ansible", {"cpusets": {"app": "0", "db": "0", "load": "0"}}, "pinned cores"),
     ],

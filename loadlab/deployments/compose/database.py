@@ -8,8 +8,8 @@ from typing import Any
 
 import psycopg
 
+from labcontract.dataset import users_for_scale
 from loadlab.core.errors import LabError
-from loadlab.deployments.compose.settings import users_for_scale
 from loadlab.deployments.compose.stack import ComposeStack
 
 SEED_MARKER_SQL = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"

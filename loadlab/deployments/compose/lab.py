@@ -27,7 +27,7 @@ from loadlab.deployments.compose.settings import (
 from loadlab.deployments.compose.stack import ComposeStack
 from loadlab.deployments.compose.swarm import ComposeSwarm
 from loadlab.deployments.compose.variants import ComposeVariant, VariantSlot
-from loadlab.deployments.swarm import SwarmSizing, fixed_workers, swarm_environment
+from loadlab.deployments.swarm import SwarmSizing, cell_environment, fixed_workers
 from loadlab.deployments.swarm_spec import LOCUSTFILE, WEB_PORT, SwarmSpec, WebUi
 from loadlab.measurement import pgstats
 
@@ -109,15 +109,11 @@ class ComposeLab:
         return self.slot.serving(variant, knobs, profile)
 
     def swarm_spec(self, spec: CellSpec, served: ComposeVariant) -> SwarmSpec:
-        soak = self.config.soak
-        env = swarm_environment(
-            workload=spec.workload,
-            load=spec.load,
+        env = cell_environment(
+            spec,
+            self.config,
             users_seeded=int(self.data["users"]),
-            warmup_s=spec.warmup_s,
-            duration_s=spec.duration_s,
             measurement_out=Path(OUT_DIR) / "measurement.json",
-            window_s=soak.window_s if soak.enabled else 0.0,
             swarm=self.sizing.record(self.locust_workers, []),
         )
         return SwarmSpec(

@@ -8,6 +8,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
+from labcontract.dataset import users_for_scale
 from loadlab.core.config import CpuSets, RunConfig
 from loadlab.core.paths import REPO_ROOT
 from loadlab.core.registry import variant_names
@@ -54,10 +55,6 @@ def cpu_count(spec: str) -> int:
 def port_variable(variant: str) -> str:
     """The compose file's host-port variable of a variant, e.g. LOADLAB_FLASK_SYNC_PORT."""
     return "LOADLAB_" + re.sub(r"[^A-Z0-9]", "_", variant.upper()) + "_PORT"
-
-
-def users_for_scale(scale: float) -> int:
-    return round(1_000_000 * scale)
 
 
 @dataclass
