@@ -43,6 +43,18 @@ def report(what: str, run: PlaybookRun) -> None:
     say(f"\n{what}: {run.seconds:.0f}s, exit {run.returncode}\n{run.recap_lines}")
 
 
+def web_page(url: str, within_s: float = 30) -> bool:
+    """The master's UI answers once its process has started (a second or two into the cell)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as page:
+                return page.status == 200 and b"locust" in page.read().lower()
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
 def loadlab(
     *args: str, env: dict[str, str], timeout: float = 1200
 ) -> subprocess.CompletedProcess[str]:
@@ -152,8 +164,7 @@ def test_converge_bench_and_converge_again(testbed: Bed, tmp_path: Path) -> None
     time.sleep(3)  # into the measured window
     # --web: the master's own UI, on this machine's loopback through an SSH tunnel
     web = read_manifest(next(faulted.iterdir())).topology["locust_web"]
-    with urllib.request.urlopen(web, timeout=10) as page:
-        assert page.status == 200 and b"locust" in page.read().lower()
+    assert web_page(web), f"the Locust web UI never answered at {web}"
     main_pid = "systemctl show --property=MainPID --value loadlab-app-flask-sync.service"
     node(testbed, "tb2", f"kill -KILL $({main_pid})")
     output, _ = run.communicate(timeout=600)
