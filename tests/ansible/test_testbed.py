@@ -149,7 +149,7 @@ def test_converge_bench_and_converge_again(testbed: Bed, tmp_path: Path) -> None
     run = subprocess.Popen(
         [sys.executable, "-m", "loadlab.cli.app", "run", "--backend", "ansible",
          "-i", str(testbed.inventory), "--variants", "flask-sync", "--workloads", "db-read",
-         "--users", "4", "--repeats", "1", "--duration", "12", "--warmup", "1",
+         "--users", "4", "--repeats", "1", "--duration", "20", "--warmup", "1",
          "--scale", "0.001", "--app-workers", "1", "--pool-size", "4", "--no-verify",
          "--results", str(faulted), "--no-report", "--web"],
         cwd=REPO, env={**env, "LOADLAB_ANSIBLE_ARGS": f"-e {source}", "COLUMNS": "200"},
