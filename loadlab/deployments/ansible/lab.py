@@ -68,11 +68,19 @@ class AnsibleLab:
                 "the ansible backend needs an inventory",
                 hint="loadlab run --backend ansible -i playbooks/inventories/hosts.yml",
             )
+        # the playbooks run from playbooks/: a path relative to here must not change meaning
+        self.inventory = Path(config.inventory).expanduser().resolve()
+        if not self.inventory.exists():
+            raise LabError(
+                f"the inventory {config.inventory} does not exist",
+                hint="copy playbooks/inventories/hosts.yml and put in your hosts, or boot the "
+                "test bed (infra/testbed/testbed.sh up 3) for inventories/testbed/hosts.yml",
+            )
         self.config = config
         self.progress = progress
         self.state_dir = run_dir / "ansible"
-        extra = [arg for path in config.ansible_vars for arg in ("-e", f"@{path}")]
-        self.playbooks = Playbooks(str(config.inventory), self.state_dir, extra)
+        extra = [arg for path in config.ansible_vars for arg in ("-e", f"@{Path(path).resolve()}")]
+        self.playbooks = Playbooks(str(self.inventory), self.state_dir, extra)
         self.facts: dict[str, Any] = {}
         self.data: dict[str, Any] = {}
         self.postgres: dict[str, Any] = {}
@@ -127,7 +135,7 @@ class AnsibleLab:
 
     def _open_web_tunnel(self) -> None:
         master = self.facts["master"]["host"]
-        settings = host_settings(str(self.config.inventory), master, self.config.ansible_vars)
+        settings = host_settings(str(self.inventory), master, self.config.ansible_vars)
         local = preferred_port(WEB_PORT)
         command = tunnel_command(settings, master, local, WEB_PORT)
         self.tunnel = WebTunnel(command, local, self.state_dir / "web-tunnel.log").__enter__()
