@@ -164,7 +164,9 @@ def test_converge_bench_and_converge_again(testbed: Bed, tmp_path: Path) -> None
     time.sleep(3)  # into the measured window
     # --web: the master's own UI, on this machine's loopback through an SSH tunnel
     web = read_manifest(next(faulted.iterdir())).topology["locust_web"]
-    assert web_page(web), f"the Locust web UI never answered at {web}"
+    tunnel_log = next(faulted.glob("*/ansible/web-tunnel.log"))
+    tunnels = subprocess.run(["pgrep", "-af", "ssh -N"], capture_output=True, text=True).stdout
+    assert web_page(web), f"no Locust web UI at {web}:\n{tunnel_log.read_text()}\n{tunnels}"
     main_pid = "systemctl show --property=MainPID --value loadlab-app-flask-sync.service"
     node(testbed, "tb2", f"kill -KILL $({main_pid})")
     output, _ = run.communicate(timeout=600)

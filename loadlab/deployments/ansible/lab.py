@@ -213,7 +213,16 @@ class AnsibleLab:
             web=WebUi(host="127.0.0.1", port=WEB_PORT) if self.config.web else None,
         )
 
+    def _keep_web_tunnel(self) -> None:
+        """An SSH connection can drop during a long run: the next cell opens it again."""
+        if self.tunnel is not None and not self.tunnel.process.alive():
+            self.progress.note("the SSH tunnel to the Locust web UI had closed; opening it again")
+            self.tunnel.__exit__(None, None, None)
+            self.tunnel = WebTunnel(self.tunnel.command, self.tunnel.local_port, self.tunnel.log)
+            self.tunnel.__enter__()
+
     def run_cell(self, spec: CellSpec, served: Served, cell_dir: Path, progress: Progress) -> None:
+        self._keep_web_tunnel()
         node_dir = f"{self.facts['cells_dir']}/{spec.cell_id}"
         swarm = self.swarm_spec(spec, node_dir)
         env = {
