@@ -43,6 +43,18 @@ def report(what: str, run: PlaybookRun) -> None:
     say(f"\n{what}: {run.seconds:.0f}s, exit {run.returncode}\n{run.recap_lines}")
 
 
+def web_page(url: str, within_s: float = 30) -> bool:
+    """The master's UI answers once its process has started (a second or two into the cell)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as page:
+                return page.status == 200 and b"locust" in page.read().lower()
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
 def loadlab(
     *args: str, env: dict[str, str], timeout: float = 1200
 ) -> subprocess.CompletedProcess[str]:
@@ -137,7 +149,7 @@ def test_converge_bench_and_converge_again(testbed: Bed, tmp_path: Path) -> None
     run = subprocess.Popen(
         [sys.executable, "-m", "loadlab.cli.app", "run", "--backend", "ansible",
          "-i", str(testbed.inventory), "--variants", "flask-sync", "--workloads", "db-read",
-         "--users", "4", "--repeats", "1", "--duration", "12", "--warmup", "1",
+         "--users", "4", "--repeats", "1", "--duration", "20", "--warmup", "1",
          "--scale", "0.001", "--app-workers", "1", "--pool-size", "4", "--no-verify",
          "--results", str(faulted), "--no-report", "--web"],
         cwd=REPO, env={**env, "LOADLAB_ANSIBLE_ARGS": f"-e {source}", "COLUMNS": "200"},
@@ -152,8 +164,9 @@ def test_converge_bench_and_converge_again(testbed: Bed, tmp_path: Path) -> None
     time.sleep(3)  # into the measured window
     # --web: the master's own UI, on this machine's loopback through an SSH tunnel
     web = read_manifest(next(faulted.iterdir())).topology["locust_web"]
-    with urllib.request.urlopen(web, timeout=10) as page:
-        assert page.status == 200 and b"locust" in page.read().lower()
+    tunnel_log = next(faulted.glob("*/ansible/web-tunnel.log"))
+    tunnels = subprocess.run(["pgrep", "-af", "ssh -N"], capture_output=True, text=True).stdout
+    assert web_page(web), f"no Locust web UI at {web}:\n{tunnel_log.read_text()}\n{tunnels}"
     main_pid = "systemctl show --property=MainPID --value loadlab-app-flask-sync.service"
     node(testbed, "tb2", f"kill -KILL $({main_pid})")
     output, _ = run.communicate(timeout=600)

@@ -29,7 +29,9 @@ ACTIVE = {"ActiveState": "active", "MainPID": "41", "InvocationID": "a", "NResta
 
 
 def lab(tmp_path: Path, preset: str = "quick") -> AnsibleLab:
-    config = load_config(preset, overrides={"backend": "ansible", "inventory": "hosts.yml"})
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all: {}\n")
+    config = load_config(preset, overrides={"backend": "ansible", "inventory": str(inventory)})
     made = AnsibleLab(config, tmp_path, Silent())
     made.facts, made.data = FACTS, FACTS["data"]
     return made
@@ -127,3 +129,9 @@ def test_with_web_the_master_serves_its_ui_on_its_loopback(tmp_path: Path) -> No
     master = made.swarm_spec(spec(), "/cells/001-x").master_args()
     assert master[:2] == ["--master", "--autostart"] and "--headless" not in master
     assert master[master.index("--web-host") + 1] == "127.0.0.1"
+
+
+def test_a_missing_inventory_is_named(tmp_path: Path) -> None:
+    config = load_config("quick", overrides={"backend": "ansible", "inventory": "nope.yml"})
+    with pytest.raises(LabError, match=r"nope\.yml does not exist"):
+        AnsibleLab(config, tmp_path, Silent())

@@ -54,7 +54,9 @@ def tunnel_command(
             f"--web needs the master's SSH settings as plain values; {templated[0]} is a template",
             hint="run without --web, or give the value itself in the inventory",
         )
+    # ssh takes an option's first value: these stay, whatever the inventory's arguments say
     argv = [ssh, "-N", "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes"]
+    argv += ["-o", "ServerAliveInterval=15", "-o", "ControlMaster=no", "-o", "ControlPath=none"]
     argv += ["-L", f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}"]
     if "ansible_port" in settings:
         argv += ["-p", str(settings["ansible_port"])]
@@ -77,7 +79,9 @@ class WebTunnel:
     """While it is open, 127.0.0.1:local_port here is 127.0.0.1:remote_port on the master."""
 
     def __init__(self, command: list[str], local_port: int, log_path: Path) -> None:
+        self.command = command
         self.local_port = local_port
+        self.log = log_path
         self.process = ManagedProcess("ssh tunnel to the Locust master", command, log_path=log_path)
 
     @property

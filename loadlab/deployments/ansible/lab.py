@@ -68,11 +68,19 @@ class AnsibleLab:
                 "the ansible backend needs an inventory",
                 hint="loadlab run --backend ansible -i playbooks/inventories/hosts.yml",
             )
+        # the playbooks run from playbooks/: a path relative to here must not change meaning
+        self.inventory = Path(config.inventory).expanduser().resolve()
+        if not self.inventory.exists():
+            raise LabError(
+                f"the inventory {config.inventory} does not exist",
+                hint="copy playbooks/inventories/hosts.yml and put in your hosts, or boot the "
+                "test bed (infra/testbed/testbed.sh up 3) for inventories/testbed/hosts.yml",
+            )
         self.config = config
         self.progress = progress
         self.state_dir = run_dir / "ansible"
-        extra = [arg for path in config.ansible_vars for arg in ("-e", f"@{path}")]
-        self.playbooks = Playbooks(str(config.inventory), self.state_dir, extra)
+        extra = [arg for path in config.ansible_vars for arg in ("-e", f"@{Path(path).resolve()}")]
+        self.playbooks = Playbooks(str(self.inventory), self.state_dir, extra)
         self.facts: dict[str, Any] = {}
         self.data: dict[str, Any] = {}
         self.postgres: dict[str, Any] = {}
@@ -127,7 +135,7 @@ class AnsibleLab:
 
     def _open_web_tunnel(self) -> None:
         master = self.facts["master"]["host"]
-        settings = host_settings(str(self.config.inventory), master, self.config.ansible_vars)
+        settings = host_settings(str(self.inventory), master, self.config.ansible_vars)
         local = preferred_port(WEB_PORT)
         command = tunnel_command(settings, master, local, WEB_PORT)
         self.tunnel = WebTunnel(command, local, self.state_dir / "web-tunnel.log").__enter__()
@@ -205,7 +213,16 @@ class AnsibleLab:
             web=WebUi(host="127.0.0.1", port=WEB_PORT) if self.config.web else None,
         )
 
+    def _keep_web_tunnel(self) -> None:
+        """An SSH connection can drop during a long run: the next cell opens it again."""
+        if self.tunnel is not None and not self.tunnel.process.alive():
+            self.progress.note("the SSH tunnel to the Locust web UI had closed; opening it again")
+            self.tunnel.__exit__(None, None, None)
+            self.tunnel = WebTunnel(self.tunnel.command, self.tunnel.local_port, self.tunnel.log)
+            self.tunnel.__enter__()
+
     def run_cell(self, spec: CellSpec, served: Served, cell_dir: Path, progress: Progress) -> None:
+        self._keep_web_tunnel()
         node_dir = f"{self.facts['cells_dir']}/{spec.cell_id}"
         swarm = self.swarm_spec(spec, node_dir)
         env = {
