@@ -14,15 +14,15 @@ from loadlab.core.errors import LabError
 from loadlab.core.paths import lab_home
 from loadlab.core.progress import Progress
 from loadlab.core.registry import get_variant
-from loadlab.core.results import CellSpec, write_json_atomic
+from loadlab.core.results import CellSpec
 from loadlab.deployments.appserver import AppServer
 from loadlab.deployments.dataset import SeedProgress, ensure_seeded
 from loadlab.deployments.netem import EmulatedLink, emulated_link
 from loadlab.deployments.ports import preferred_port
 from loadlab.deployments.postgres import PostgresCluster
 from loadlab.deployments.swarm import Swarm, SwarmSizing, cell_environment
+from loadlab.deployments.swarm_run import watched_cell
 from loadlab.deployments.swarm_spec import WEB_PORT, WebUi
-from loadlab.measurement import pgstats
 from loadlab.measurement.faults import CellWatch
 from loadlab.measurement.telemetry import Sampler, fixed
 
@@ -161,7 +161,6 @@ class LocalLab:
         )
         if self.link is not None and spec.db_rtt_ms is not None:
             self.link.set_rtt(spec.db_rtt_ms)
-        before = pgstats.snapshot(self.admin_dsn)
         swarm = Swarm(
             served.url, cell_dir, workers, spec.load, env, cpuset=self.load_cpus, web=self.web
         )
@@ -183,17 +182,10 @@ class LocalLab:
 
         # USS costs a smaps read a process and sample; only soak analysis uses it
         sampler = Sampler(cell_dir / "resources.csv", components, uss=self.config.soak.enabled)
-        with sampler, swarm:
-            try:
-                swarm.wait(lambda e: progress.cell_tick(e, swarm.total_s), stop_early=stop_early)
-            except LabError:
-                if not watch.faults:
-                    raise  # a cell that failed on its own is the lab's fault: stop the run
-            watch.poll()
-        write_json_atomic(
-            cell_dir / "pg_stat_statements.json",
-            pgstats.delta(before, pgstats.snapshot(self.admin_dsn)),
-        )
+        watched_cell(
+            swarm, [sampler, swarm], watch, progress,
+            stop_early=stop_early, admin_dsn=self.admin_dsn, cell_dir=cell_dir,
+        )  # fmt: skip
         return bool(watch.faults)
 
 

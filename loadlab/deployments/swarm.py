@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from loadlab.core.paths import REPO_ROOT, venv_bin
 from loadlab.core.results import CellSpec, LoadLevel
 from loadlab.deployments.ports import free_port
 from loadlab.deployments.processes import ManagedProcess
+from loadlab.deployments.swarm_run import wait_for_master
 from loadlab.deployments.swarm_spec import SwarmSpec, WebUi
 
 LOCUSTFILE = REPO_ROOT / "loadtests" / "locustfile.py"
@@ -232,22 +232,17 @@ class Swarm:
         """Wait for the master to finish; returns its measurement.json. When
         `stop_early` says so, the master is asked to end the test now (SIGTERM: Locust stops
         its workers and still writes what it measured)."""
-        assert self.master is not None
-        started = time.monotonic()
-        deadline = started + self.total_s + 90
-        stopping = False
-        while self.master.alive():
-            if not stopping and stop_early is not None and stop_early():
-                stopping = True
-                os.kill(self.master.pid, signal.SIGTERM)
-            if time.monotonic() > deadline:
-                raise LabError(
-                    f"the Locust master did not finish within {self.total_s + 90:.0f}s",
-                    hint=f"see {self.master.log_path}",
-                )
-            if tick:
-                tick(min(time.monotonic() - started, self.total_s))
-            time.sleep(0.25)
+        master = self.master
+        assert master is not None
+        wait_for_master(
+            running=master.alive,
+            stop=lambda: os.kill(master.pid, signal.SIGTERM),
+            total_s=self.total_s,
+            grace_s=90,
+            log=master.log_path,
+            tick=tick,
+            stop_early=stop_early,
+        )
         out = Path(SwarmEnv.from_env(self.env).measurement_out)
         if not out.exists():
             raise LabError(

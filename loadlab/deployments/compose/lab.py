@@ -12,9 +12,8 @@ from typing import Any
 
 from labcontract.env import SwarmEnv
 from loadlab.core.config import CpuSets, RunConfig
-from loadlab.core.errors import LabError
 from loadlab.core.progress import Progress
-from loadlab.core.results import CellSpec, write_json_atomic
+from loadlab.core.results import CellSpec
 from loadlab.deployments.compose.database import postgres_facts, seed
 from loadlab.deployments.compose.faults import ComposeCellWatch
 from loadlab.deployments.compose.sampler import container_sampler
@@ -28,8 +27,8 @@ from loadlab.deployments.compose.stack import ComposeStack
 from loadlab.deployments.compose.swarm import ComposeSwarm
 from loadlab.deployments.compose.variants import ComposeVariant, VariantSlot
 from loadlab.deployments.swarm import SwarmSizing, cell_environment, fixed_workers
+from loadlab.deployments.swarm_run import watched_cell
 from loadlab.deployments.swarm_spec import LOCUSTFILE, WEB_PORT, SwarmSpec, WebUi
-from loadlab.measurement import pgstats
 
 WATCH_INTERVAL_S = 1.0
 
@@ -150,7 +149,6 @@ class ComposeLab:
         watch = ComposeCellWatch(
             cell_dir, self.stack, served.container, served.name, swarm.workers, swarm_spec.workers
         )
-        before = pgstats.snapshot(self.admin_dsn)
         polled = [float("-inf")]
 
         def stop_early() -> bool:
@@ -161,17 +159,10 @@ class ComposeLab:
                 polled[0] = time.monotonic()
             return watch.stop_cell
 
-        with sampler, swarm:
-            try:
-                swarm.wait(lambda e: progress.cell_tick(e, swarm.total_s), stop_early=stop_early)
-            except LabError:
-                if not watch.faults:
-                    raise  # a cell that failed on its own is the lab's fault: stop the run
-            watch.poll()
-        write_json_atomic(
-            cell_dir / "pg_stat_statements.json",
-            pgstats.delta(before, pgstats.snapshot(self.admin_dsn)),
-        )
+        watched_cell(
+            swarm, [sampler, swarm], watch, progress,
+            stop_early=stop_early, admin_dsn=self.admin_dsn, cell_dir=cell_dir,
+        )  # fmt: skip
         watch.after_cell()
 
 

@@ -8,7 +8,6 @@ run replaces them with the spec's, written beside the cell's results (compose.ce
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from loadlab.deployments.compose.containers import ContainerInfo
 from loadlab.deployments.compose.engine import ENGINE_ERRORS
 from loadlab.deployments.compose.settings import MASTER_SERVICE, OUT_DIR, WORKER_SERVICE
 from loadlab.deployments.compose.stack import ComposeStack
+from loadlab.deployments.swarm_run import wait_for_master
 from loadlab.deployments.swarm_spec import SwarmSpec
 
 OVERRIDE_FILE = "compose.cell.yml"
@@ -83,23 +83,25 @@ class ComposeSwarm:
         its workers and still writes what it measured)."""
         assert self.master is not None
         master = self.master
-        started = time.monotonic()
-        deadline = started + self.total_s + 120
-        stopping = False
-        while master.running:
-            if not stopping and stop_early is not None and stop_early():
-                stopping = True
-                with contextlib.suppress(*ENGINE_ERRORS):
-                    self.stack.engine.containers.get(master.id).kill(signal="SIGTERM")
-            if time.monotonic() > deadline:
-                raise LabError(
-                    f"the Locust master did not finish within {self.total_s + 120:.0f}s",
-                    hint=f"see {self.cell_dir / 'locust-master.log'}",
-                )
-            if tick:
-                tick(min(time.monotonic() - started, self.total_s))
-            time.sleep(0.25)
+
+        def running() -> bool:
+            nonlocal master
             master = self.stack.inspect(master.id)
+            return master.running
+
+        def stop() -> None:
+            with contextlib.suppress(*ENGINE_ERRORS):
+                self.stack.engine.containers.get(master.id).kill(signal="SIGTERM")
+
+        wait_for_master(
+            running=running,
+            stop=stop,
+            total_s=self.total_s,
+            grace_s=120,
+            log=self.cell_dir / "locust-master.log",
+            tick=tick,
+            stop_early=stop_early,
+        )
         self.stack.copy_out(master.id, OUT_DIR, self.cell_dir)
         out = self.cell_dir / Path(SwarmEnv.from_env(self.spec.environment).measurement_out).name
         if not out.exists():
