@@ -57,6 +57,7 @@ def tunnel_command(
     # ssh takes an option's first value: these stay, whatever the inventory's arguments say
     argv = [ssh, "-N", "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes"]
     argv += ["-o", "ServerAliveInterval=15", "-o", "ControlMaster=no", "-o", "ControlPath=none"]
+    argv += ["-o", "LogLevel=VERBOSE"]  # its log says why a tunnel closed
     argv += ["-L", f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}"]
     if "ansible_port" in settings:
         argv += ["-p", str(settings["ansible_port"])]

@@ -79,6 +79,7 @@ class AnsibleLab:
         self.config = config
         self.progress = progress
         self.state_dir = run_dir / "ansible"
+        self.run_id = run_dir.name
         extra = [arg for path in config.ansible_vars for arg in ("-e", f"@{Path(path).resolve()}")]
         self.playbooks = Playbooks(str(self.inventory), self.state_dir, extra)
         self.facts: dict[str, Any] = {}
@@ -238,7 +239,8 @@ class AnsibleLab:
                 "lab": self.facts,
                 "lab_cell": {
                     "cell_id": spec.cell_id,
-                    "order": spec.order,
+                    # unique across runs: a unit of an earlier run may still be loaded
+                    "sampler_unit": f"loadlab-telemetry-{self.run_id}-{spec.order}",
                     "variant": served.record().name,
                     "env": env,
                     # what the sampler finds the master by (a worker's line has --master-host)

@@ -98,7 +98,7 @@ def stream(
     handle = None
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
-        handle = log.open("a")
+        handle = log.open("a", buffering=1)  # line by line: the log can be followed live
         handle.write(f"$ {' '.join(command)}\n")
     process = subprocess.Popen(
         command,
