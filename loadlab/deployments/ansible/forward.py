@@ -9,12 +9,11 @@ import json
 import shlex
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from loadlab.core.errors import LabError
-from loadlab.deployments.ansible.playbook import PLAYBOOKS, ansible_env, tool
+from loadlab.deployments.ansible.playbook import ansible_inventory
 from loadlab.deployments.processes import ManagedProcess, wait_until
 
 SSH_SETTINGS = (
@@ -25,17 +24,9 @@ SSH_SETTINGS = (
 
 def host_settings(inventory: str, host: str, vars_files: list[str]) -> dict[str, Any]:
     """`host`'s SSH settings as ansible-playbook sees them: extra vars over the inventory."""
-    done = subprocess.run(
-        [tool("ansible-inventory"), "-i", inventory, "--playbook-dir", str(PLAYBOOKS),
-         "--host", host],
-        cwd=PLAYBOOKS, env=ansible_env(), capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise LabError(
-            f"ansible-inventory cannot read {host} from {inventory}: {done.stderr.strip()[-300:]}",
-            hint="run without --web, or fix the inventory",
-        )
-    settings = json.loads(done.stdout)
+    settings = ansible_inventory(
+        inventory, "--host", host, hint="run without --web, or fix the inventory"
+    )
     for path in vars_files:
         settings.update(json.loads(Path(path).read_text()))
     return {k: settings[k] for k in SSH_SETTINGS if settings.get(k) not in (None, "")}

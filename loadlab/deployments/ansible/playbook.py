@@ -164,6 +164,22 @@ def run_playbook(
     return PlaybookResult(playbook, returncode, output, time.monotonic() - started, recap)
 
 
+def ansible_inventory(inventory: str | Path, *args: str, hint: str) -> Any:
+    """What `ansible-inventory -i INVENTORY ARGS` prints (JSON), with playbooks/ as the
+    playbook folder so its group_vars count; a failure is a LabError with `hint`."""
+    done = subprocess.run(
+        [tool("ansible-inventory"), "-i", str(inventory), "--playbook-dir", str(PLAYBOOKS), *args],
+        cwd=PLAYBOOKS, env=ansible_env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise LabError(
+            f"ansible-inventory -i {inventory} {' '.join(args)} failed: "
+            f"{done.stderr.strip()[-400:]}",
+            hint=hint,
+        )
+    return json.loads(done.stdout)
+
+
 def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(text.splitlines()[-lines:])
 

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from loadlab.core.errors import LabError
 from loadlab.deployments.ansible.playbook import (
-    PLAYBOOKS,
     Echo,
     PlaybookResult,
-    ansible_env,
+    ansible_inventory,
     run_playbook,
     stream,
     tool,
@@ -29,16 +27,9 @@ __all__ = ["PlaybookResult", "failure", "list_inventory", "run_playbook", "wait_
 
 def list_inventory(inventory: Path) -> dict[str, list[str]]:
     """Group -> hosts, as ansible-inventory --list sees the cloud now."""
-    done = subprocess.run(
-        [tool("ansible-inventory"), "-i", str(inventory), "--list"],
-        cwd=PLAYBOOKS, env=ansible_env(), capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise LabError(
-            f"ansible-inventory -i {inventory} failed: {done.stderr.strip()[-400:]}",
-            hint="the inventory plugin needs the same credentials as the playbooks",
-        )
-    data = json.loads(done.stdout)
+    data = ansible_inventory(
+        inventory, "--list", hint="the inventory plugin needs the same credentials as the playbooks"
+    )
     return {
         name: list(group.get("hosts", []))
         for name, group in data.items()
