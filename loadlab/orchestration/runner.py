@@ -33,6 +33,7 @@ from loadlab.core.results import (
     new_run_id,
     write_json_atomic,
 )
+from loadlab.deployments.ansible.lab import check_inventory
 from loadlab.measurement import environment, precision
 from loadlab.measurement.analysis import analyze_cell, ratios, step_verdict, summarize
 from loadlab.measurement.calibrate import knob_source, matrix_variants
@@ -100,13 +101,8 @@ def find_capacity(
 
 class Run:
     def __init__(self, config: RunConfig, root: Path, progress: Progress) -> None:
-        if config.backend == "ansible" and not config.inventory:
-            # before the run's folder exists: nothing is left behind by a run that cannot start
-            raise LabError(
-                "the ansible backend needs an inventory",
-                hint="loadlab run --backend ansible -i playbooks/inventories/hosts.yml (copy it "
-                "and put in your hosts), or the test bed's inventories/testbed/hosts.yml",
-            )
+        if config.backend == "ansible":
+            check_inventory(config.inventory)  # before a folder exists for a run that cannot start
         self.config = config
         self.progress = progress
         self.run_id = new_run_id()

@@ -48,4 +48,7 @@ def test_the_ansible_backend_needs_an_inventory(tmp_path: Path) -> None:
     config = load_config("quick", overrides={"backend": "ansible"})
     with pytest.raises(LabError, match="needs an inventory"):
         Run(config, tmp_path, Silent())
+    missing = config.model_copy(update={"inventory": str(tmp_path / "nope.yml")})
+    with pytest.raises(LabError, match=r"nope\.yml does not exist"):
+        Run(missing, tmp_path, Silent())
     assert list(tmp_path.iterdir()) == []  # no run folder for a run that cannot start

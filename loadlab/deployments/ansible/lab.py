@@ -61,21 +61,24 @@ def _words(args: Sequence[str]) -> str:
     return " ".join(args)
 
 
+def check_inventory(inventory: str | None) -> Path:
+    """The inventory as an absolute path (the playbooks run from playbooks/, so a path
+    relative to where the run started must not change meaning), or a LabError."""
+    hint = (
+        "copy playbooks/inventories/hosts.yml and put in your hosts, or boot the test bed "
+        "(infra/testbed/testbed.sh up 3) for playbooks/inventories/testbed/hosts.yml"
+    )
+    if not inventory:
+        raise LabError("the ansible backend needs an inventory (-i INVENTORY)", hint=hint)
+    path = Path(inventory).expanduser().resolve()
+    if not path.exists():
+        raise LabError(f"the inventory {inventory} does not exist", hint=hint)
+    return path
+
+
 class AnsibleLab:
     def __init__(self, config: Any, run_dir: Path, progress: Progress) -> None:
-        if not config.inventory:
-            raise LabError(
-                "the ansible backend needs an inventory",
-                hint="loadlab run --backend ansible -i playbooks/inventories/hosts.yml",
-            )
-        # the playbooks run from playbooks/: a path relative to here must not change meaning
-        self.inventory = Path(config.inventory).expanduser().resolve()
-        if not self.inventory.exists():
-            raise LabError(
-                f"the inventory {config.inventory} does not exist",
-                hint="copy playbooks/inventories/hosts.yml and put in your hosts, or boot the "
-                "test bed (infra/testbed/testbed.sh up 3) for inventories/testbed/hosts.yml",
-            )
+        self.inventory = check_inventory(config.inventory)
         self.config = config
         self.progress = progress
         self.state_dir = run_dir / "ansible"
