@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = REPO / "playbooks"
@@ -29,8 +30,12 @@ RECAP = re.compile(
     r"\s+failed=(?P<failed>\d+)",
     re.MULTILINE,
 )
-# What the nodes get: the parts of the repository the common role deploys.
-SOURCE_ITEMS = ("pyproject.toml", "README.md", "loadlab", "services", "loadtests")
+# What the nodes get: the parts of the repository the common role deploys (its own list).
+SOURCE_ITEMS = tuple(
+    yaml.safe_load((PLAYBOOKS / "roles" / "common" / "defaults" / "main.yml").read_text())[
+        "common_source_items"
+    ]
+)
 
 
 def tool(name: str) -> str:
