@@ -20,6 +20,11 @@ from pathlib import Path
 _LIVE: set[ManagedProcess] = set()
 
 
+def tail(text: str, lines: int = 20) -> str:
+    """The last `lines` lines of a process's output, for an error message."""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
 class ManagedProcess:
     def __init__(
         self,
@@ -88,7 +93,7 @@ class ManagedProcess:
 
     def log_tail(self, lines: int = 20) -> str:
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            return tail(self.log_path.read_text(errors="replace"), lines)
         except OSError:
             return ""
 

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from loadlab.core.errors import LabError
+from loadlab.deployments.ansible.playbook import run_playbook
 from loadlab.deployments.cloud.guard import CleanupGuard
 from loadlab.deployments.cloud.plan import ROLES, CloudPlan
-from loadlab.deployments.cloud.playbooks import failure, list_inventory, run_playbook, wait_for_ssh
+from loadlab.deployments.cloud.playbooks import failure, list_inventory, wait_for_ssh
 from loadlab.deployments.cloud.state import CloudState, load_state, state_dir
 
 FAIL_AFTER = "LOADLAB_CLOUD_FAIL_AFTER"

@@ -33,7 +33,6 @@ from loadlab.core.results import (
     new_run_id,
     write_json_atomic,
 )
-from loadlab.deployments.ansible.lab import check_inventory
 from loadlab.measurement import environment, precision
 from loadlab.measurement.analysis import analyze_cell, ratios, step_verdict, summarize
 from loadlab.measurement.calibrate import knob_source, matrix_variants
@@ -102,6 +101,8 @@ def find_capacity(
 class Run:
     def __init__(self, config: RunConfig, root: Path, progress: Progress) -> None:
         if config.backend == "ansible":
+            from loadlab.deployments.ansible.lab import check_inventory
+
             check_inventory(config.inventory)  # before a folder exists for a run that cannot start
         self.config = config
         self.progress = progress

@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 from loadlab.core.errors import LabError
+from loadlab.deployments.ansible.playbook import PlaybookResult
 from loadlab.deployments.cloud.guard import CleanupGuard, Interrupted
 from loadlab.deployments.cloud.plan import CLOUD_VARS, build_plan, parse_assignments
-from loadlab.deployments.cloud.playbooks import PlaybookResult, failure
+from loadlab.deployments.cloud.playbooks import failure
 
 
 class Recorder:

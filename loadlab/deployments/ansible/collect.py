@@ -51,10 +51,18 @@ def _read(path: Path) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def statements(cell_dir: Path, db_host: str) -> None:
-    """pg_stat_statements.json: the delta between the db node's snapshots."""
+PgStates = tuple[dict[str, Any], dict[str, Any]]
+
+
+def pg_states(cell_dir: Path, db_host: str) -> PgStates:
+    """The db node's state before and after the cell (large: statement snapshots)."""
     node = cell_dir / "nodes" / db_host
-    before, after = _read(node / PG_BEFORE), _read(node / PG_AFTER)
+    return _read(node / PG_BEFORE), _read(node / PG_AFTER)
+
+
+def statements(cell_dir: Path, db_host: str, states: PgStates) -> None:
+    """pg_stat_statements.json: the delta between the db node's snapshots."""
+    before, after = states
     if not before or not after:
         return
 
@@ -65,12 +73,20 @@ def statements(cell_dir: Path, db_host: str) -> None:
         cell_dir / "pg_stat_statements.json", pgstats.delta(snapshot(before), snapshot(after))
     )
     for name in (PG_BEFORE, PG_AFTER):  # large, and their delta is kept
-        (node / name).unlink()
+        (cell_dir / "nodes" / db_host / name).unlink()
 
 
-def faults(cell_dir: Path, *, app_host: str, db_host: str, elapsed_s: float) -> list[Fault]:
-    """What the units' and the postmaster's state before and after the cell say went wrong.
-    The nodes are read once the swarm has ended, so each fault is dated at the cell's end."""
+def faults(
+    cell_dir: Path,
+    *,
+    app_host: str,
+    db_host: str,
+    elapsed_s: float,
+    states: PgStates | None = None,
+) -> list[Fault]:
+    """What the units' and the postmaster's state before and after the cell say went wrong
+    (`states`: the db node's, when already read). The nodes are read once the swarm has
+    ended, so each fault is dated at the cell's end."""
     nodes = cell_dir / "nodes"
     found: list[Fault] = []
     at = round(elapsed_s, 1)
@@ -112,11 +128,8 @@ def faults(cell_dir: Path, *, app_host: str, db_host: str, elapsed_s: float) -> 
                         at_s=at,
                     )
                 )
-    db = nodes / db_host
-    started, now = (
-        _read(db / PG_BEFORE).get("postmaster_start"),
-        _read(db / PG_AFTER).get("postmaster_start"),
-    )
+    before, after = states if states is not None else pg_states(cell_dir, db_host)
+    started, now = before.get("postmaster_start"), after.get("postmaster_start")
     if started and now and started != now:
         found.append(
             Fault(
@@ -146,7 +159,8 @@ def collect(
     cell_dir: Path, *, app_host: str, db_host: str, master_host: str, elapsed_s: float
 ) -> list[Fault]:
     merge_resources(cell_dir, app_host)
-    found = faults(cell_dir, app_host=app_host, db_host=db_host, elapsed_s=elapsed_s)
-    statements(cell_dir, db_host)
+    states = pg_states(cell_dir, db_host)
+    found = faults(cell_dir, app_host=app_host, db_host=db_host, elapsed_s=elapsed_s, states=states)
+    statements(cell_dir, db_host, states)
     lift_master_files(cell_dir, master_host)
     return found

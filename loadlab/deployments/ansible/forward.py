@@ -73,23 +73,32 @@ class WebTunnel:
     def __init__(self, command: list[str], local_port: int, log_path: Path) -> None:
         self.command = command
         self.local_port = local_port
-        self.log = log_path
-        self.process = ManagedProcess("ssh tunnel to the Locust master", command, log_path=log_path)
+        self.log_path = log_path
+        self.process: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.local_port}"
 
-    def __enter__(self) -> WebTunnel:
-        self.process.start()
-        wait_until(lambda: _listening(self.local_port) or not self.process.alive(), 20)
-        if not self.process.alive():
-            self.process.stop()
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive()
+
+    def open(self) -> WebTunnel:
+        process = ManagedProcess(
+            "ssh tunnel to the Locust master", self.command, log_path=self.log_path
+        )
+        self.process = process.start()
+        wait_until(lambda: _listening(self.local_port) or not process.alive(), 20)
+        if not process.alive():
+            self.close()
             raise LabError(
-                f"the SSH tunnel to the Locust master's web UI did not open:\n{self.process.log_tail()}",
+                f"the SSH tunnel to the Locust master's web UI did not open:\n{process.log_tail()}",
                 hint="run without --web, or check that `ssh` reaches the master as Ansible does",
             )
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.process.stop()
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None

@@ -91,6 +91,8 @@ class AnsibleLab:
         self.topology: dict[str, Any] = {}
         self.caveats: list[str] = []
         self.machine: dict[str, Any] = {}
+        self.python = ""
+        self.packages: dict[str, Any] = {}
         self.tunnel: WebTunnel | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -142,7 +144,7 @@ class AnsibleLab:
         settings = host_settings(str(self.inventory), master, self.config.ansible_vars)
         local = preferred_port(WEB_PORT)
         command = tunnel_command(settings, master, local, WEB_PORT)
-        self.tunnel = WebTunnel(command, local, self.state_dir / "web-tunnel.log").__enter__()
+        self.tunnel = WebTunnel(command, local, self.state_dir / "web-tunnel.log").open()
         self.topology["locust_web"] = self.tunnel.url
         self.progress.note(
             f"Locust web UI: {self.tunnel.url} (each cell's swarm, while it runs; an SSH "
@@ -151,7 +153,7 @@ class AnsibleLab:
 
     def _stop(self) -> None:
         if self.tunnel is not None:
-            self.tunnel.__exit__(None, None, None)
+            self.tunnel.close()
             self.tunnel = None
         with contextlib.suppress(LabError):
             self.playbooks.run("stop.yml", {}, what="stopping the lab's units")
@@ -219,11 +221,10 @@ class AnsibleLab:
 
     def _keep_web_tunnel(self) -> None:
         """An SSH connection can drop during a long run: the next cell opens it again."""
-        if self.tunnel is not None and not self.tunnel.process.alive():
+        if self.tunnel is not None and not self.tunnel.alive:
             self.progress.note("the SSH tunnel to the Locust web UI had closed; opening it again")
-            self.tunnel.__exit__(None, None, None)
-            self.tunnel = WebTunnel(self.tunnel.command, self.tunnel.local_port, self.tunnel.log)
-            self.tunnel.__enter__()
+            self.tunnel.close()
+            self.tunnel.open()
 
     def run_cell(self, spec: CellSpec, served: Served, cell_dir: Path, progress: Progress) -> None:
         self._keep_web_tunnel()

@@ -64,17 +64,18 @@ def pg_state(args: argparse.Namespace) -> None:
     write_json_atomic(Path(args.out), state)
 
 
+def unit_properties(unit: str, properties: list[str]) -> dict[str, str]:
+    """`systemctl show` of these properties, as {property: value} ({} for an unknown unit)."""
+    done = subprocess.run(
+        ["systemctl", "show", "--property", ",".join(properties), unit],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return dict(line.partition("=")[::2] for line in done.stdout.splitlines() if "=" in line)
+
+
 def unit_state(args: argparse.Namespace) -> None:
     """The named units' state (UNIT_PROPERTIES), as {unit: {property: value}}."""
-    states: dict[str, dict[str, str]] = {}
-    for unit in args.unit:
-        done = subprocess.run(
-            ["systemctl", "show", "--property", ",".join(UNIT_PROPERTIES), unit],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        states[unit] = dict(
-            line.partition("=")[::2] for line in done.stdout.splitlines() if "=" in line
-        )
+    states = {unit: unit_properties(unit, UNIT_PROPERTIES) for unit in args.unit}
     write_json_atomic(Path(args.out), states)
 
 
@@ -116,14 +117,8 @@ def seed_check(args: argparse.Namespace) -> None:
 
 
 def systemd_main_pid(unit: str) -> int:
-    done = subprocess.run(
-        ["systemctl", "show", "--property", "MainPID", "--value", unit],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    try:
-        return int(done.stdout.strip() or 0)
-    except ValueError:
-        return 0
+    pid = unit_properties(unit, ["MainPID"]).get("MainPID", "")
+    return int(pid) if pid.isdigit() else 0
 
 
 def telemetry(args: argparse.Namespace) -> None:

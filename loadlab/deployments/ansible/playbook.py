@@ -21,6 +21,7 @@ from typing import Any
 
 from loadlab.core.errors import LabError
 from loadlab.core.paths import REPO_ROOT
+from loadlab.deployments.processes import tail
 
 PLAYBOOKS = REPO_ROOT / "playbooks"
 EXTRA_ARGS_VARIABLE = "LOADLAB_ANSIBLE_ARGS"  # e.g. "--limit ... --ask-vault-pass"
@@ -180,10 +181,6 @@ def ansible_inventory(inventory: str | Path, *args: str, hint: str) -> Any:
     return json.loads(done.stdout)
 
 
-def _tail(text: str, lines: int = 25) -> str:
-    return "\n".join(text.splitlines()[-lines:])
-
-
 class Playbooks:
     """A run's playbooks against one inventory, each one's output in `log_dir/<playbook>.log`
     (appended) so the terminal keeps its progress bar; LOADLAB_ANSIBLE_ARGS adds arguments."""
@@ -217,7 +214,7 @@ class Playbooks:
             log = self.log_dir / f"{Path(playbook).stem}.log"
             raise LabError(
                 f"{what}: {playbook} failed (exit {result.returncode}): "
-                f"{result.first_failure()}\n{_tail(result.output)}",
+                f"{result.first_failure()}\n{tail(result.output, 25)}",
                 hint=f"the whole output is in {log}; `ansible-playbook -i INVENTORY site.yml` "
                 f"converges the nodes; {EXTRA_ARGS_VARIABLE} adds arguments to every playbook",
             )

@@ -16,13 +16,10 @@ from loadlab.deployments.ansible.playbook import (
     Echo,
     PlaybookResult,
     ansible_inventory,
-    run_playbook,
     stream,
     tool,
 )
 from loadlab.deployments.cloud.plan import CloudPlan
-
-__all__ = ["PlaybookResult", "failure", "list_inventory", "run_playbook", "wait_for_ssh"]
 
 
 def list_inventory(inventory: Path) -> dict[str, list[str]]:

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from labcontract.env import SwarmEnv
 from loadlab.core.config import CpuSets, RunConfig
 from loadlab.core.progress import Progress
 from loadlab.core.results import CellSpec
@@ -118,7 +117,7 @@ class ComposeLab:
         return SwarmSpec(
             target_url=served.internal_url,
             users=spec.load.users,
-            total_s=SwarmEnv.from_env(env).duration_s,
+            total_s=spec.warmup_s + spec.duration_s,
             workers=self.locust_workers,
             csv_prefix=f"{OUT_DIR}/locust",
             environment=env,

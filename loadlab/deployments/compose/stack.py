@@ -14,7 +14,7 @@ import os
 import subprocess
 import tarfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import docker
 import docker.errors
 
 from loadlab.core.errors import LabError
-from loadlab.deployments.compose.commands import run, tail, uninterruptible
+from loadlab.deployments.compose.commands import run, uninterruptible
 from loadlab.deployments.compose.containers import ContainerInfo
 from loadlab.deployments.compose.engine import (
     ENGINE_ERRORS,
@@ -40,6 +40,7 @@ from loadlab.deployments.compose.settings import (
     WORKER_SERVICE,
     StackSettings,
 )
+from loadlab.deployments.processes import tail
 
 
 class ComposeStack:
@@ -168,24 +169,44 @@ class ComposeStack:
         self.build_seconds = self.images.build(self.env, self.log_dir / "build.log")
         return self.build_seconds
 
-    def wait_healthy(self, service: str, timeout: float = 180.0) -> ContainerInfo:
+    def await_ready(
+        self,
+        service: str,
+        ready: Callable[[ContainerInfo], bool],
+        *,
+        what: str,
+        not_ready: Callable[[ContainerInfo], str],
+        timeout: float,
+        poll_s: float = 0.5,
+    ) -> ContainerInfo:
+        """Poll `service` until `ready(info)`; a container that exits first, or a deadline
+        passed, is a LabError naming `what` with the service's last log lines."""
         deadline = time.monotonic() + timeout
         while True:
             info = self.one(service)
-            if info.health == "healthy":
+            if ready(info):
                 return info
             if not info.running:
                 raise LabError(
-                    f"compose service {service} exited (code {info.exit_code}) before it was healthy:\n"
+                    f"{what} exited (code {info.exit_code}) before it was ready:\n"
                     + tail(self.service_log(info.id)),
                     hint=f"see {self.log_dir / (service + '.log')}",
                 )
             if time.monotonic() > deadline:
                 raise LabError(
-                    f"compose service {service} was not healthy within {timeout:.0f}s "
-                    f"(health: {info.health or 'none'}):\n" + tail(self.service_log(info.id)),
+                    f"{what} {not_ready(info)} within {timeout:.0f}s:\n"
+                    + tail(self.service_log(info.id)),
                 )
-            time.sleep(0.5)
+            time.sleep(poll_s)
+
+    def wait_healthy(self, service: str, timeout: float = 180.0) -> ContainerInfo:
+        return self.await_ready(
+            service,
+            lambda info: info.health == "healthy",
+            what=f"compose service {service}",
+            not_ready=lambda info: f"was not healthy (health: {info.health or 'none'})",
+            timeout=timeout,
+        )
 
     def start_database(self) -> None:
         self.compose("up", "-d", "--no-build", "postgres", timeout=300)

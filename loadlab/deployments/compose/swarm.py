@@ -16,11 +16,12 @@ from labcontract.env import SwarmEnv
 from labcontract.measurement import Measurement
 from loadlab.core.errors import LabError
 from loadlab.core.results import write_json_atomic
-from loadlab.deployments.compose.commands import tail, uninterruptible
+from loadlab.deployments.compose.commands import uninterruptible
 from loadlab.deployments.compose.containers import ContainerInfo
 from loadlab.deployments.compose.engine import ENGINE_ERRORS
 from loadlab.deployments.compose.settings import MASTER_SERVICE, OUT_DIR, WORKER_SERVICE
 from loadlab.deployments.compose.stack import ComposeStack
+from loadlab.deployments.processes import tail
 from loadlab.deployments.swarm_run import wait_for_master
 from loadlab.deployments.swarm_spec import SwarmSpec
 

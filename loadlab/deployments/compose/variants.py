@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import shlex
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 from loadlab.core.errors import LabError
 from loadlab.core.registry import Knobs, get_variant, variant_names
 from loadlab.core.results import VariantRecord, write_json_atomic
-from loadlab.deployments.compose.commands import tail, uninterruptible
+from loadlab.deployments.compose.commands import uninterruptible
 from loadlab.deployments.compose.containers import ContainerInfo
 from loadlab.deployments.compose.settings import SERVICE_HOST, SERVICE_PORT
 from loadlab.deployments.compose.stack import ComposeStack
@@ -102,22 +101,14 @@ class VariantSlot:
             files=files, timeout=300,
         )  # fmt: skip
         url = f"http://127.0.0.1:{settings.ports[variant]}"
-        deadline = time.monotonic() + timeout
-        while not healthy(url):
-            info = stack.one(variant)
-            if not info.running:
-                raise LabError(
-                    f"variant {variant} exited during start-up (code {info.exit_code}):\n"
-                    + tail(stack.service_log(info.id)),
-                    hint=f"see {stack.log_dir / (variant + '.log')}",
-                )
-            if time.monotonic() > deadline:
-                raise LabError(
-                    f"variant {variant} did not answer /healthz within {timeout:.0f}s:\n"
-                    + tail(stack.service_log(info.id)),
-                )
-            time.sleep(0.25)
-        info = stack.one(variant)
+        info = stack.await_ready(
+            variant,
+            lambda _info: healthy(url),
+            what=f"variant {variant}",
+            not_ready=lambda _info: "did not answer /healthz",
+            timeout=timeout,
+            poll_s=0.25,
+        )
         how = f"with the override {files[0]}" if files else "as docker-compose.yml declares it"
         if info.cmd != expected:
             raise LabError(
